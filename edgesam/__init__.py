@@ -1,0 +1,38 @@
+"""edgesam: Segment Anything on small machines.
+
+The predictor and runtimes need only numpy + OpenCV (+ one runtime); torch is imported only
+when a torch model is loaded or exported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .models.checkpoints import load_model
+    from .models.registry import build_sam
+    from .predictor import SamPredictor
+
+__all__ = ["SamPredictor", "SamAutomaticMaskGenerator", "build_sam", "list_models", "load_model", "__version__"]
+
+_LAZY = {
+    "SamPredictor": ("edgesam.predictor", "SamPredictor"),
+    "SamAutomaticMaskGenerator": ("edgesam.everything", "SamAutomaticMaskGenerator"),
+    "load_model": ("edgesam.models.checkpoints", "load_model"),
+    "build_sam": ("edgesam.models.registry", "build_sam"),
+    "list_models": ("edgesam.zoo", "list_models"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first use, so ``import edgesam`` does not import torch."""
+    if name in _LAZY:
+        from importlib import import_module
+
+        module, attr = _LAZY[name]
+        value = getattr(import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'edgesam' has no attribute {name!r}")

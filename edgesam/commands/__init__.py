@@ -1,0 +1,1 @@
+"""Sub-commands of the ``edgesam`` command line (one module each)."""

@@ -1,0 +1,46 @@
+"""Reading and writing images with clear errors (OpenCV, RGB in memory)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as ``[H, W, 3]`` uint8 RGB (grayscale and alpha are converted)."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ValueError(f"could not decode image {path} (not an image file, or corrupt)")
+    if image.dtype == np.uint16:
+        image = (image / 257.0).round().astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:
+    """Write an RGB ``[H, W, 3]`` or single-channel ``[H, W]`` uint8/bool image; returns the path."""
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = np.asarray(image)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(path.suffix or ".png", array)
+    if not ok:
+        raise ValueError(f"could not encode an image for {path} (unsupported extension?)")
+    encoded.tofile(str(path))
+    return path

@@ -1,0 +1,53 @@
+"""Drawing masks and prompts over images (numpy + OpenCV)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_PALETTE = np.array(
+    [[30, 144, 255], [255, 99, 71], [50, 205, 50], [255, 215, 0], [186, 85, 211], [0, 206, 209]], dtype=np.float32
+)
+
+
+def overlay(
+    image: np.ndarray,
+    masks: np.ndarray,
+    *,
+    points: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """Blend masks over an RGB image and draw the prompts.
+
+    Args:
+        image: ``[H, W, 3]`` uint8 RGB.
+        masks: ``[K, H, W]`` or ``[H, W]`` bool.
+        points: ``[N, 2]`` (x, y); labels ``[N]`` (1 green, 0 red).
+        boxes: ``[M, 4]`` XYXY.
+
+    Returns:
+        ``[H, W, 3]`` uint8 RGB.
+    """
+    import cv2
+
+    out = image.astype(np.float32).copy()
+    masks = np.asarray(masks, dtype=bool).reshape(-1, *image.shape[:2])
+    for i, mask in enumerate(masks):
+        colour = _PALETTE[i % len(_PALETTE)]
+        out[mask] = out[mask] * (1 - alpha) + colour * alpha
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, tuple(float(c) for c in colour), 2)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    radius = max(4, round(max(image.shape[:2]) / 120))
+    if points is not None:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        lab = np.ones(len(pts)) if labels is None else np.asarray(labels).reshape(-1)
+        for (x, y), label in zip(pts, lab):
+            colour = (0, 200, 0) if label == 1 else (220, 0, 0)
+            cv2.circle(out, (round(x), round(y)), radius, colour, -1, cv2.LINE_AA)
+            cv2.circle(out, (round(x), round(y)), radius, (255, 255, 255), 1, cv2.LINE_AA)
+    if boxes is not None:
+        for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+            cv2.rectangle(out, (round(x0), round(y0)), (round(x1), round(y1)), (0, 255, 0), 2)
+    return out
