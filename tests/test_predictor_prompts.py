@@ -42,10 +42,14 @@ def test_points_and_box_keep_points_first() -> None:
     np.testing.assert_array_equal(out.point_labels, [[1, 2, 3]])
 
 
-def test_no_prompt_decodes_the_pad_point_only() -> None:
+def test_no_clicks_and_no_box_decode_no_sparse_token() -> None:
+    """Like the official prompt encoder: the pad point is added only to clicks without a box."""
     out = pack()
-    np.testing.assert_array_equal(out.point_labels, [[-1]])
+    assert out.point_labels.shape == (1, 0) and out.point_coords.shape == (1, 0, 2)
     assert out.batch_size == 1
+    m = np.zeros((1, *MASK))
+    assert pack(mask_input=m).point_labels.shape == (1, 0)
+    np.testing.assert_array_equal(pack(np.array([[10, 10]]), np.array([1])).point_labels, [[1, -1]])
 
 
 def test_mask_input_sets_flag_and_accepts_2d() -> None:

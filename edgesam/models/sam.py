@@ -70,8 +70,10 @@ class Sam(nn.Module):
         Args:
             image_embeddings: ``[1, 256, h, w]``.
             point_coords: ``[B, N, 2]`` (x, y) in the resized input frame (pixels). A box is two
-                points labelled 2 and 3; without a box, a (0, 0) point labelled -1 is appended,
-                as the official predictor does.
+                points labelled 2 and 3; with clicks but no box, a (0, 0) point labelled -1 is
+                appended, as the official predictor does. With neither clicks nor a box the
+                official model sees no sparse token at all: pass ``N = 0`` (a lone padding
+                point changes the result).
             point_labels: ``[B, N]`` in {-1, 0, 1, 2, 3}.
             mask_input: ``[B, 1, 4h, 4w]`` low-resolution mask logits from an earlier prediction.
             has_mask_input: ``[B]``, 1 where ``mask_input`` is used, 0 where it is ignored.

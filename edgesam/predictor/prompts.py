@@ -199,9 +199,14 @@ def pack_prompts(
         parts_label.append(
             np.broadcast_to(np.array([BOX_TOP_LEFT_LABEL, BOX_BOTTOM_RIGHT_LABEL], np.float32), (batch, 2))
         )
-    else:
+    elif points is not None:
+        # Clicks without a box get one padding point, exactly as the official prompt encoder
+        # does; with neither clicks nor a box the decoder sees no sparse token at all (N = 0).
         parts_xy.append(np.zeros((batch, 1, 2), dtype=np.float64))
         parts_label.append(np.full((batch, 1), PAD_LABEL, dtype=np.float32))
+    if not parts_xy:
+        parts_xy.append(np.zeros((batch, 0, 2), dtype=np.float64))
+        parts_label.append(np.zeros((batch, 0), dtype=np.float32))
 
     if masks is None:
         masks = np.zeros((batch, 1, *mask_size), dtype=np.float32)
