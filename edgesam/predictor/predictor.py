@@ -68,7 +68,9 @@ class SamPredictor:
         self._state: _ImageState | None = None
 
     @classmethod
-    def from_bundle(cls, path: str | os.PathLike[str], backend: str = "onnxruntime", **backend_options: Any) -> SamPredictor:
+    def from_bundle(
+        cls, path: str | os.PathLike[str], backend: str = "onnxruntime", **backend_options: Any
+    ) -> SamPredictor:
         """A predictor running the exported bundle at ``path`` on ``backend`` (see
         :func:`edgesam.runtimes.loader.load_backend` for the backends and their options)."""
         from edgesam.runtimes.loader import load_backend

@@ -1,0 +1,112 @@
+"""ONNX Runtime backend: runs a bundle's ``encoder.onnx`` and ``decoder.onnx``.
+
+onnxruntime is imported when the backend is constructed (``pip install "edgesam[onnxruntime]"``,
+or ``onnxruntime-gpu`` for CUDA / TensorRT execution providers).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgesam.export.bundle import Bundle
+from edgesam.runtimes.base import import_runtime
+from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
+
+__all__ = ["OnnxRuntimeBackend", "default_providers"]
+
+# Providers never picked by default: Azure runs remote endpoints, and the TensorRT EP builds
+# engines on first use (minutes) -- pass it explicitly, or use the "tensorrt" backend.
+_NOT_DEFAULT = ("AzureExecutionProvider", "TensorrtExecutionProvider")
+_CPU = "CPUExecutionProvider"
+
+Provider = str | tuple[str, dict[str, Any]]
+
+
+def default_providers(available: Sequence[str]) -> list[str]:
+    """The installed providers in ONNX Runtime's priority order, CPU last, minus Azure/TensorRT."""
+    chosen = [p for p in available if p not in _NOT_DEFAULT and p != _CPU]
+    return [*chosen, _CPU]
+
+
+class OnnxRuntimeBackend(BundleBackend):
+    """Run a bundle with ONNX Runtime.
+
+    Args:
+        bundle_dir: bundle folder (validated with :func:`edgesam.export.load_bundle`).
+        providers: execution providers in priority order, names or ``(name, options)`` pairs,
+            e.g. ``["CUDAExecutionProvider", "CPUExecutionProvider"]``. Default: every installed
+            provider except Azure and TensorRT, CPU last (see :func:`default_providers`).
+        intra_op_threads: threads inside one operator (ORT default: one per physical core).
+        inter_op_threads: threads across independent operators.
+        session_options: an ``onnxruntime.SessionOptions`` to start from (thread counts given
+            here are set on it).
+
+    Attributes:
+        providers: the providers the encoder session actually uses.
+
+    ``InferenceSession.run`` is thread-safe, so one backend serves many predictors/threads.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        bundle_dir: str | os.PathLike[str] | Bundle,
+        *,
+        providers: Sequence[Provider] | None = None,
+        intra_op_threads: int | None = None,
+        inter_op_threads: int | None = None,
+        session_options: Any = None,
+    ) -> None:
+        ort = import_runtime("onnxruntime", backend="onnxruntime", extra="onnxruntime")
+        super().__init__(bundle_dir)
+        available = list(ort.get_available_providers())
+        chosen: list[Provider] = default_providers(available) if providers is None else list(providers)
+        names = [p if isinstance(p, str) else p[0] for p in chosen]
+        unknown = [n for n in names if n not in available]
+        if unknown or not names:
+            raise ValueError(
+                f"execution provider(s) {unknown or '[]'} not available in this onnxruntime "
+                f"{ort.__version__}; available: {available}"
+            )
+        options = session_options if session_options is not None else ort.SessionOptions()
+        for attr, value in (("intra_op_num_threads", intra_op_threads), ("inter_op_num_threads", inter_op_threads)):
+            if value is not None:
+                if int(value) < 0:
+                    raise ValueError(f"{attr} must be >= 0 (0 = onnxruntime default), got {value}")
+                setattr(options, attr, int(value))
+        self._encoder = self._session(ort, "encoder", options, chosen)
+        self._decoder = self._session(ort, "decoder", options, chosen)
+        self.providers: list[str] = list(self._encoder.get_providers())
+
+    def _session(self, ort: Any, role: str, options: Any, providers: list[Provider]) -> Any:
+        path = self.bundle.path(role)
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        want_in, want_out = self.io_names(role)
+        check_io_names(role, path, [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()],
+                       want_in, want_out)  # fmt: skip
+        return session
+
+    def __repr__(self) -> str:
+        return f"OnnxRuntimeBackend({str(self.bundle.root)!r}, providers={self.providers})"
+
+    def encode(self, image: np.ndarray) -> np.ndarray:
+        """float32 ``[1, 3, S, S]`` (normalised, padded) -> float32 ``[1, 256, S/16, S/16]``."""
+        feeds = {"image": self._encoder_input(image)}
+        return self._encoder.run(list(self.encoder_outputs), feeds)[0]
+
+    def decode(
+        self,
+        image_embeddings: np.ndarray,
+        point_coords: np.ndarray,
+        point_labels: np.ndarray,
+        mask_input: np.ndarray,
+        has_mask_input: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """See :meth:`edgesam.runtimes.base.Backend.decode`: ``-> ([B, 4], [B, 4, 4h, 4w])``."""
+        feeds = self._decoder_feeds(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
+        iou, masks = self._decoder.run(list(self.decoder_outputs), feeds)
+        return iou, masks

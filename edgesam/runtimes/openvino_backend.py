@@ -1,0 +1,164 @@
+"""OpenVINO backend: runs a bundle on CPU / GPU / NPU / AUTO through OpenVINO Runtime.
+
+openvino is imported when the backend is constructed (``pip install "edgesam[openvino]"``).
+
+Precision: OpenVINO's CPU plugin silently runs bf16 on CPUs with AMX/AVX-512-BF16 unless
+``INFERENCE_PRECISION_HINT`` says otherwise. The backend records what the compiled models
+actually use in :attr:`OpenVINOBackend.effective_precision`; pass ``precision_hint="f32"`` for
+results that match torch to float32 rounding.
+
+Caching: the ONNX files are converted to OpenVINO IR once and kept in ``cache_dir``
+(default ``<bundle>/openvino_cache``, or a per-user cache folder when the bundle folder is
+read-only), keyed by the ONNX file's sha256 and the OpenVINO version; the same folder is
+OpenVINO's compiled-blob cache (``CACHE_DIR``), which makes later loads faster still.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from edgesam.export.bundle import Bundle
+from edgesam.runtimes.base import import_runtime
+from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
+from edgesam.runtimes.cache import AUTO, resolve_cache_dir
+
+__all__ = ["OpenVINOBackend", "PRECISION_HINTS"]
+
+PRECISION_HINTS = ("f32", "bf16", "f16")
+
+
+class OpenVINOBackend(BundleBackend):
+    """Run a bundle with OpenVINO Runtime.
+
+    Args:
+        bundle_dir: bundle folder.
+        device: OpenVINO device name: ``"CPU"``, ``"GPU"``, ``"NPU"``, ``"AUTO"``, ...
+        performance_hint: ``"LATENCY"`` (default), ``"THROUGHPUT"`` or ``"CUMULATIVE_THROUGHPUT"``.
+        precision_hint: ``"f32"``, ``"bf16"``, ``"f16"`` or None (the device's default, which is
+            bf16 on CPUs that support it).
+        cache_dir: ``"auto"`` (default; see :func:`edgesam.runtimes.cache.resolve_cache_dir`), a
+            folder, or None (no cache).
+        config: extra OpenVINO properties passed to ``compile_model``.
+
+    Attributes:
+        effective_precision: inference precision of the compiled encoder (``"f32"``, ``"bf16"``,
+            ``"f16"``), read back from OpenVINO.
+        effective_precisions: the same for ``{"encoder": ..., "decoder": ...}``.
+        cache_dir: the cache folder in use, or None.
+
+    Each thread gets its own InferRequest per model, so one backend serves many threads.
+    """
+
+    name = "openvino"
+
+    def __init__(
+        self,
+        bundle_dir: str | os.PathLike[str] | Bundle,
+        *,
+        device: str = "CPU",
+        performance_hint: str = "LATENCY",
+        precision_hint: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = AUTO,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        ov = import_runtime("openvino", backend="openvino", extra="openvino")
+        super().__init__(bundle_dir)
+        if precision_hint is not None and precision_hint not in PRECISION_HINTS:
+            raise ValueError(f"precision_hint must be one of {PRECISION_HINTS} or None, got {precision_hint!r}")
+        self._ov = ov
+        self._core = ov.Core()
+        self.device = device
+        self.cache_dir = resolve_cache_dir(self.bundle, cache_dir, "openvino")
+        if self.cache_dir is not None:
+            self._core.set_property({"CACHE_DIR": str(self.cache_dir / "compiled")})
+        properties: dict[str, Any] = {"PERFORMANCE_HINT": performance_hint, **(config or {})}
+        if precision_hint is not None:
+            properties["INFERENCE_PRECISION_HINT"] = precision_hint
+        self._compiled = {role: self._compile(role, properties) for role in ("encoder", "decoder")}
+        self.effective_precisions = {role: self._precision(c) for role, c in self._compiled.items()}
+        self.effective_precision = self.effective_precisions["encoder"]
+        self._local = threading.local()
+
+    def _read(self, role: str) -> Any:
+        """The model for ``role``: cached IR if present, else the ONNX file (then cached as IR)."""
+        onnx_path = self.bundle.path(role)
+        if onnx_path.suffix == ".xml":  # OpenVINO IR stored in the bundle (edgesam quantize --backend openvino)
+            return self._core.read_model(str(onnx_path))
+        if self.cache_dir is None:
+            return self._core.read_model(str(onnx_path))
+        version = self._ov.get_version().split("-")[0]
+        stem = f"{role}-{self.bundle.sha256(role)[:16]}-ov{version}"
+        xml, weights = self.cache_dir / f"{stem}.xml", self.cache_dir / f"{stem}.bin"
+        if xml.is_file() and weights.is_file():
+            try:
+                return self._core.read_model(str(xml), str(weights))
+            except RuntimeError:
+                pass  # damaged cache entry: convert again
+        model = self._core.read_model(str(onnx_path))
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=".ir-", dir=self.cache_dir))
+            self._ov.save_model(model, str(tmp / "m.xml"), compress_to_fp16=False)
+            os.replace(tmp / "m.bin", weights)
+            os.replace(tmp / "m.xml", xml)  # the .xml appears last: its presence means complete
+            os.rmdir(tmp)
+        except (OSError, RuntimeError) as exc:
+            warnings.warn(f"could not cache OpenVINO IR in {self.cache_dir}: {exc}", stacklevel=4)
+        return model
+
+    def _compile(self, role: str, properties: dict[str, Any]) -> Any:
+        model = self._read(role)
+        want_in, want_out = self.io_names(role)
+        names_in = [p.get_any_name() for p in model.inputs]
+        names_out = [p.get_any_name() for p in model.outputs]
+        check_io_names(role, self.bundle.path(role), names_in, names_out, want_in, want_out)
+        return self._core.compile_model(model, self.device, properties)
+
+    @staticmethod
+    def _precision(compiled: Any) -> str:
+        try:
+            value = compiled.get_property("INFERENCE_PRECISION_HINT")
+        except RuntimeError:  # devices that do not report it (e.g. some AUTO configurations)
+            return "unknown"
+        return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenVINOBackend({str(self.bundle.root)!r}, device={self.device!r}, "
+            f"effective_precision={self.effective_precisions})"
+        )
+
+    def _request(self, role: str) -> Any:
+        requests = getattr(self._local, "requests", None)
+        if requests is None:
+            requests = self._local.requests = {}
+        if role not in requests:
+            requests[role] = self._compiled[role].create_infer_request()
+        return requests[role]
+
+    def encode(self, image: np.ndarray) -> np.ndarray:
+        """float32 ``[1, 3, S, S]`` (normalised, padded) -> float32 ``[1, 256, S/16, S/16]``."""
+        request = self._request("encoder")
+        result = request.infer({"image": self._encoder_input(image)})
+        return np.array(result["image_embeddings"], dtype=np.float32, copy=True)
+
+    def decode(
+        self,
+        image_embeddings: np.ndarray,
+        point_coords: np.ndarray,
+        point_labels: np.ndarray,
+        mask_input: np.ndarray,
+        has_mask_input: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """See :meth:`edgesam.runtimes.base.Backend.decode`: ``-> ([B, 4], [B, 4, 4h, 4w])``."""
+        feeds = self._decoder_feeds(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
+        result = self._request("decoder").infer(feeds)
+        iou = np.array(result["iou_predictions"], dtype=np.float32, copy=True)
+        masks = np.array(result["low_res_masks"], dtype=np.float32, copy=True)
+        return iou, masks
