@@ -98,29 +98,20 @@ def build_sam(arch: str | ModelSpec, *, image_size: int | None = None) -> Sam:
     return model.eval()
 
 
-# --- Specs added by edgesam's own distilled models (edgesam.distillation) go below. ---
-
-# Owned by edgesam.distillation: the small synthetic-scene teacher and the embedded
-# `edgesam-demo` student (see edgesam/distillation/demo.py). Both use a 128-wide decoder so
-# that the demo weights stay a few MB; the student's decoder is the teacher's, frozen.
-from .encoders import ENCODERS as _ENCODERS, EncoderSpec as _EncoderSpec  # noqa: E402
-
-if "tiny_vit" not in _ENCODERS:
-    _ENCODERS["tiny_vit"] = _EncoderSpec(
-        "tiny_vit", "edgesam.models.encoders.tiny_vit:TinyViT", "TinyViT with custom dimensions"
-    )
-
+# edgesam's own distilled models (edgesam.distillation): the small synthetic-scene teacher and
+# the embedded `edgesam-demo` student (edgesam/distillation/demo.py). Both use a 64-wide decoder
+# so that the demo weights stay a few MB; the student's decoder is the teacher's, frozen.
 _DEMO_DECODER: dict[str, Any] = dict(
-    prompt_embed_dim=128, decoder_depth=2, decoder_mlp_dim=512, decoder_heads=8, iou_head_hidden_dim=128
+    image_size=128, prompt_embed_dim=64, decoder_depth=2, decoder_mlp_dim=256, decoder_heads=4,
+    iou_head_hidden_dim=64,
 )
 for _spec in (
     ModelSpec(
         "synthetic_teacher",
         "sam_vit",
         "Small SAM ViT teacher trained on synthetic scenes (distillation demo)",
-        image_size=256,
         encoder_kwargs=dict(
-            embed_dim=192, depth=6, num_heads=6, window_size=8, global_attn_indexes=(2, 5), out_chans=128
+            embed_dim=128, depth=4, num_heads=4, window_size=8, global_attn_indexes=(3,), out_chans=64
         ),
         **_DEMO_DECODER,
     ),
@@ -128,13 +119,12 @@ for _spec in (
         "edgesam_demo",
         "tiny_vit",
         "Small TinyViT student distilled from synthetic_teacher (embedded `edgesam-demo`)",
-        image_size=256,
         encoder_kwargs=dict(
             embed_dims=(32, 64, 96, 128),
             depths=(1, 1, 2, 1),
             num_heads=(1, 2, 3, 4),
             window_sizes=(7, 7, 8, 8),
-            out_chans=128,
+            out_chans=64,
         ),
         **_DEMO_DECODER,
     ),

@@ -32,6 +32,7 @@ ENCODERS: dict[str, EncoderSpec] = {
         EncoderSpec("vit_h", ".sam_vit:build_vit_h", "SAM ViT-H (632M), teacher"),
         EncoderSpec("sam_vit", ".sam_vit:ImageEncoderViT", "SAM ViT with custom dimensions"),
         EncoderSpec("vit_t", ".tiny_vit:build_tiny_vit_5m", "TinyViT-5M (MobileSAM)"),
+        EncoderSpec("tiny_vit", ".tiny_vit:TinyViT", "TinyViT with custom dimensions"),
         EncoderSpec("edge_sam", ".rep_vit:build_rep_vit_m1", "RepViT-M1 with FPN fusion (EdgeSAM)"),
     )
 }

@@ -1,0 +1,59 @@
+"""Distillation of lightweight SAM students from a SAM teacher (MobileSAM / EdgeSAM recipes).
+
+Phase 1 regresses the teacher's image embeddings (cached once on disk); phase 2 runs the
+teacher's frozen decoder on both embeddings with box / point prompts and refinement points
+sampled where student and teacher disagree. See :mod:`edgesam.distillation.pipeline` for a
+walk-through and :mod:`edgesam.distillation.demo` for the synthetic end-to-end proof.
+
+Submodules import torch; this package's ``__init__`` does not, so the torch-free parts
+(the synthetic scene generator, the command-line parsers) work in runtime-only installs.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "CocoDataset": "datasets",
+    "EncoderDistillation": "objectives",
+    "ImageFolderDataset": "datasets",
+    "PromptInTheLoop": "objectives",
+    "SA1BDataset": "datasets",
+    "Scene": "synthetic",
+    "SceneConfig": "synthetic",
+    "SupervisedSam": "objectives",
+    "SyntheticSceneDataset": "datasets",
+    "TeacherCache": "teacher_cache",
+    "TrainConfig": "train",
+    "TrainResult": "train",
+    "cache_embeddings": "pipeline",
+    "collate": "datasets",
+    "decoder_loss": "losses",
+    "distill_encoder": "pipeline",
+    "distill_prompt_in_the_loop": "pipeline",
+    "embedding_mse": "losses",
+    "evaluate": "evaluate",
+    "generate_scene": "synthetic",
+    "load_teacher": "pipeline",
+    "mask_bce": "losses",
+    "mask_dice": "losses",
+    "refinement_points": "prompts",
+    "save_sam": "pipeline",
+    "state_dict_hash": "teacher_cache",
+    "train_loop": "train",
+    "train_supervised": "pipeline",
+    "write_coco_scenes": "scene_writer",
+    "write_sa1b_scenes": "scene_writer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public names on first use (see the module docstring)."""
+    if name in _EXPORTS:
+        value = getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
