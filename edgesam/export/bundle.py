@@ -112,9 +112,9 @@ class Bundle:
 
     @property
     def embedding_shape(self) -> tuple[int, int, int, int]:
-        """``(1, 256, S/16, S/16)``."""
+        """``(1, C, S/16, S/16)``; C is 256 for every official model (``embedding_dim``)."""
         grid = self.image_size // 16
-        return (1, 256, grid, grid)
+        return (1, int(self.metadata.get("embedding_dim", 256)), grid, grid)
 
     def has(self, role: str) -> bool:
         """Whether the bundle holds a file for ``role`` ("encoder", "decoder_sam", "golden", ...)."""

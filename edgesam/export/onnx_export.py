@@ -75,7 +75,7 @@ def _example_decoder_inputs(model: Sam, *, batch: int = 2, points: int = 3) -> t
     h, w = model.embedding_size
     gen = torch.Generator().manual_seed(0)
     return (
-        torch.randn(1, 256, h, w, generator=gen),
+        torch.randn(1, model.prompt_encoder.embed_dim, h, w, generator=gen),
         torch.rand(batch, points, 2, generator=gen) * model.image_size,
         torch.randint(-1, 4, (batch, points), generator=gen).float(),
         torch.randn(batch, 1, 4 * h, 4 * w, generator=gen),
@@ -222,6 +222,7 @@ def export_bundle(
         _save_golden(tmp / "golden.npz", data, model)
         write_metadata(tmp, {
             "arch": str(model.arch), "image_size": int(model.image_size),
+            "embedding_dim": int(model.prompt_encoder.embed_dim),
             "pixel_mean": [float(v) for v in mean], "pixel_std": [float(v) for v in std],
             "mask_threshold": float(model.mask_threshold), "opset": int(opset), "precision": "fp32",
             "quantization": None, "edgesam_version": edgesam.__version__, "torch_version": torch.__version__,

@@ -1,0 +1,51 @@
+"""OpenVINO INT8 (NNCF) bundles, and TensorRT builds where a GPU exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bundle_fixtures import scene, small_bundle
+
+from edgesam.export.bundle import load_bundle
+from edgesam.predictor import SamPredictor
+from edgesam.quantization import get_recipe, quantize_bundle
+
+FAST = dict(calibration_images=6, heldout_images=1, prompts_per_image=4)
+
+
+def test_openvino_int8_bundle_holds_ir_and_runs(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    fp32 = small_bundle(tmp_path_factory)
+    result = quantize_bundle(fp32, tmp_path / "ov", backend="openvino", recipe=get_recipe("ov-int8").replace(**FAST),
+                             min_mask_iou=0.5, search=False)  # fmt: skip
+    bundle = load_bundle(result.path)
+    assert bundle.metadata["models"]["encoder"] == "encoder.xml" and (result.path / "encoder.bin").is_file()
+    quant = bundle.metadata["quantization"]
+    assert quant["runs_on"] == ["openvino"] and quant["graphs"]["encoder"]["fake_quantize_ops"] > 20
+    assert quant["calibration"]["gate_runtime"].startswith("openvino CPU")
+    assert (result.path / "encoder.bin").stat().st_size < 0.4 * (fp32 / "encoder.onnx").stat().st_size
+
+    image, boxes = scene()
+    predictor = SamPredictor.from_bundle(result.path, backend="openvino", cache_dir=None, precision_hint="f32")
+    reference = SamPredictor.from_bundle(fp32, backend="onnxruntime")
+    for p in (predictor, reference):
+        p.set_image(image)
+    emb, ref = predictor.get_image_embedding(), reference.get_image_embedding()
+    assert float((emb * ref).sum() / np.linalg.norm(emb) / np.linalg.norm(ref)) > 0.97
+    masks, scores, _ = predictor.predict(box=boxes[0], multimask_output=False)
+    assert masks.shape == (1, *image.shape[:2]) and np.isfinite(scores).all()
+    assert not list(result.path.glob("*_cache"))  # the gate left no runtime cache in the bundle
+
+
+def test_tensorrt_fp16_engine_pins_layers_to_fp32(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from edgesam.quantization.tensorrt_int8 import build_fp16_engine, tensorrt_available
+
+    if not tensorrt_available():
+        pytest.skip("needs tensorrt and a CUDA GPU")
+    fp32 = small_bundle(tmp_path_factory)
+    blob, pinned = build_fp16_engine(fp32 / "encoder.onnx")
+    assert len(blob) > 0 and any("norm" in name.lower() or "Reduce" in name for name in pinned)
