@@ -9,6 +9,20 @@ _PALETTE = np.array(
 )
 
 
+def distinct_colors(n: int) -> np.ndarray:
+    """``float32 [n, 3]`` RGB colours (0..255): the fixed palette, then well-spread hues."""
+    import cv2
+
+    if n <= len(_PALETTE):
+        return _PALETTE[:n].copy()
+    k = n - len(_PALETTE)
+    hues = (np.arange(k) * 0.618033988749895 % 1.0 * 180).astype(np.uint8)  # golden-ratio steps
+    sat = np.where(np.arange(k) % 2 == 0, 200, 150).astype(np.uint8)
+    hsv = np.stack([hues, sat, np.full(k, 230, np.uint8)], axis=-1)[None]
+    extra = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0].astype(np.float32)
+    return np.concatenate([_PALETTE, extra], axis=0)
+
+
 def overlay(
     image: np.ndarray,
     masks: np.ndarray,
@@ -17,6 +31,7 @@ def overlay(
     labels: np.ndarray | None = None,
     boxes: np.ndarray | None = None,
     alpha: float = 0.5,
+    colors: np.ndarray | None = None,
 ) -> np.ndarray:
     """Blend masks over an RGB image and draw the prompts.
 
@@ -25,6 +40,7 @@ def overlay(
         masks: ``[K, H, W]`` or ``[H, W]`` bool.
         points: ``[N, 2]`` (x, y); labels ``[N]`` (1 green, 0 red).
         boxes: ``[M, 4]`` XYXY.
+        colors: ``[K, 3]`` RGB (0..255) per mask; default :func:`distinct_colors`.
 
     Returns:
         ``[H, W, 3]`` uint8 RGB.
@@ -33,8 +49,11 @@ def overlay(
 
     out = image.astype(np.float32).copy()
     masks = np.asarray(masks, dtype=bool).reshape(-1, *image.shape[:2])
+    palette = distinct_colors(len(masks)) if colors is None else np.asarray(colors, np.float32).reshape(-1, 3)
+    if len(palette) < len(masks):
+        raise ValueError(f"{len(masks)} masks but only {len(palette)} colors")
     for i, mask in enumerate(masks):
-        colour = _PALETTE[i % len(_PALETTE)]
+        colour = palette[i]
         out[mask] = out[mask] * (1 - alpha) + colour * alpha
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, tuple(float(c) for c in colour), 2)

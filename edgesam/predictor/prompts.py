@@ -214,9 +214,16 @@ def pack_prompts(
     else:
         has_mask = np.ones((batch,), dtype=np.float32)
 
+    with np.errstate(over="ignore"):
+        coords32 = np.ascontiguousarray(np.concatenate(parts_xy, axis=1), dtype=np.float32)
+        masks32 = np.ascontiguousarray(masks, dtype=np.float32)
+    if not np.isfinite(coords32).all():
+        raise ValueError("point/box coordinates are too large: they overflow float32 in the model's frame")
+    if not np.isfinite(masks32).all():
+        raise ValueError("mask_input values are too large: they overflow float32")
     return DecoderInputs(
-        point_coords=np.ascontiguousarray(np.concatenate(parts_xy, axis=1), dtype=np.float32),
+        point_coords=coords32,
         point_labels=np.ascontiguousarray(np.concatenate(parts_label, axis=1), dtype=np.float32),
-        mask_input=np.ascontiguousarray(masks),
+        mask_input=masks32,
         has_mask_input=has_mask,
     )

@@ -1,0 +1,110 @@
+"""``edgesam stream``: track a clicked/boxed object through a video -> annotated MP4 + FPS/latency."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import add_model_arguments, load_predictor, parse_box, parse_point
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("stream", help="track an object through a video, encoding in the background")
+    p.add_argument("video", help="video file, or a camera index (0, 1, ...)")
+    add_model_arguments(p)
+    p.add_argument("--point", type=parse_point, metavar="X,Y", help="click on the object in the first frame")
+    p.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="box around the object in the first frame")
+    p.add_argument("--out", required=True, help="output video (MP4, mp4v codec)")
+    p.add_argument("--every-frame", action="store_true",
+                   help="encode every frame (offline); default: read at the video's frame rate like a live "
+                        "camera and drop frames the encoder cannot keep up with")  # fmt: skip
+    p.add_argument("--fps", type=float, help="input frame rate to emulate (default: the video's, else 30)")
+    p.add_argument("--no-mask-input", action="store_true",
+                   help="do not feed the previous mask logits back (for models not trained with mask prompts)")
+    p.add_argument("--max-latency-frames", type=int, default=1, help="frames that may wait for the encoder (1)")
+    p.add_argument("--max-frames", type=int, help="stop after this many input frames")
+    p.add_argument("--json", dest="json_out", help="also write the stream statistics as JSON")
+    p.set_defaults(func=run)
+
+
+def _source(video: str) -> Any:
+    return int(video) if video.isdigit() and not Path(video).exists() else video
+
+
+def _limited(frames: Any, n: int | None) -> Any:
+    for i, frame in enumerate(frames):
+        if n is not None and i >= n:
+            return
+        yield frame
+
+
+class _Writer:
+    """Writes annotated frames, repeating the last one for dropped frames (keeps the duration)."""
+
+    def __init__(self, path: str, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self._writer: Any = None
+        self._last: np.ndarray | None = None
+        self._next_index = 0
+        self.written = 0
+
+    def write(self, index: int, rgb: np.ndarray) -> None:
+        import cv2
+
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        if self._writer is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            h, w = bgr.shape[:2]
+            self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self._writer.isOpened():
+                raise ValueError(f"OpenCV cannot write {self.path} (mp4v); use a .mp4 path in a writable folder")
+        if self._last is not None and self._last.shape == bgr.shape:
+            while self._next_index < index:
+                self._writer.write(self._last)
+                self._next_index += 1
+                self.written += 1
+        self._writer.write(bgr)
+        self.written += 1
+        self._last, self._next_index = bgr, index + 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgesam.stream import StreamSegmenter, Tracker, open_source
+    from edgesam.viz import overlay
+
+    if args.point is None and args.box is None:
+        raise ValueError("give --point X,Y and/or --box X0,Y0,X1,Y1 for the object to track")
+    source = open_source(_source(args.video))
+    fps = args.fps or source.fps or 30.0
+    source.frames = _limited(source.frames, args.max_frames)
+    predictor = load_predictor(args)
+    tracker = Tracker(point=None if args.point is None else args.point[:2], box=args.box,
+                      use_mask_input=not args.no_mask_input)
+    writer = _Writer(args.out, fps)
+    lost = 0
+    try:
+        with StreamSegmenter(predictor, max_latency_frames=args.max_latency_frames) as stream:
+            stream.start(source, pace_fps=None if args.every_frame else fps, drop=not args.every_frame)
+            for frame in stream:
+                result = tracker.update(frame)
+                lost += int(result.lost)
+                boxes = None if result.box is None else result.box[None]
+                points = None if result.point is None else result.point[None]
+                writer.write(frame.index, overlay(frame.image, result.mask, points=points, boxes=boxes))
+            summary = stream.stats.summary()
+    finally:
+        writer.close()
+    print(summary)
+    print(f"{summary.frames_decoded} tracked frames ({lost} lost) -> {args.out} ({writer.written} frames at {fps:g} FPS)")
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return 0

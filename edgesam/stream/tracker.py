@@ -1,0 +1,244 @@
+"""Following one object across frames by re-prompting with the previous result.
+
+The first frame is prompted with the user's click and/or box. Every later frame is prompted
+with what the previous frame produced: the mask's bounding box (moved by the last
+frame-to-frame motion and widened by a margin, because the object moves), a click on the
+mask's most interior pixel, and the previous low-resolution logits as ``mask_input`` (both
+moved likewise). When the mask vanishes the object is marked lost and the next frame
+is prompted again with the last good box (without the stale logits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["TrackResult", "Tracker", "interior_point", "mask_box", "translate_logits"]
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray | None:
+    """Inclusive XYXY box ``float32 [4]`` of a ``bool [H, W]`` mask, None when it is empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float32)
+
+
+def interior_point(mask: np.ndarray) -> np.ndarray | None:
+    """``float32 [2]`` (x, y) of the mask pixel farthest from its boundary, None if empty.
+
+    Unlike the centroid it always lies on the mask (rings, crescents, L shapes).
+    """
+    import cv2
+
+    if not mask.any():
+        return None
+    padded = np.pad(mask.astype(np.uint8), 1)  # the image border counts as boundary
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return np.array([x, y], dtype=np.float32)
+
+
+def translate_logits(logits: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Move ``float32 [1, m, m]`` mask logits by ``shift = (dx, dy)`` low-res pixels (rounded).
+
+    Uncovered cells get the array's minimum (background).
+    """
+    dx, dy = (int(round(float(v))) for v in shift)
+    if dx == 0 and dy == 0:
+        return logits
+    out = np.full_like(logits, logits.min())
+    m_h, m_w = logits.shape[-2:]
+    if abs(dx) >= m_w or abs(dy) >= m_h:
+        return out
+    src = logits[..., max(0, -dy) : m_h - max(0, dy), max(0, -dx) : m_w - max(0, dx)]
+    out[..., max(0, dy) : max(0, dy) + src.shape[-2], max(0, dx) : max(0, dx) + src.shape[-1]] = src
+    return out
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """The tracked object in one frame.
+
+    Attributes:
+        mask: ``bool [H, W]`` (all False when lost).
+        score: the model's predicted IoU of ``mask``.
+        box: inclusive XYXY ``float32 [4]`` of ``mask``; None when lost.
+        point: ``float32 [2]`` (x, y) interior point of ``mask``; None when lost.
+        lost: no mask was found in this frame.
+        low_res_logits: ``float32 [1, 4h, 4w]`` logits behind ``mask`` (fed to the next frame).
+        frame_index: the frame's stream index when updated from an ``EncodedFrame``, else None.
+    """
+
+    mask: np.ndarray
+    score: float
+    box: np.ndarray | None
+    point: np.ndarray | None
+    lost: bool
+    low_res_logits: np.ndarray
+    frame_index: int | None = None
+
+    @property
+    def area(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+
+class Tracker:
+    """Follow the object under a click and/or a box through a sequence of frames.
+
+    Args:
+        point: ``(x, y)`` click on the object in the first frame (pixels).
+        box: ``(x0, y0, x1, y1)`` box around it in the first frame.
+        box_margin: the previous box is widened by this fraction of its size on each side
+            (room for motion between frames).
+        motion: shift the box and click by the object's last displacement per frame, times the
+            frames elapsed since (constant-velocity prediction, aware of dropped frames in a
+            stream), so fast objects stay inside the prompt box.
+        motion_smoothing: weight of the previous velocity estimate against a new one
+            measured over one frame (0: use the newest displacement only).
+        use_point: add the previous mask's interior point as a foreground click.
+        use_mask_input: feed the previous low-resolution logits as ``mask_input`` (SAM's
+            iterative-refinement prompt). Turn it off for models not trained with mask prompts:
+            the embedded ``edgesam-demo`` gets worse masks from it even on the same frame.
+        min_area: masks with fewer pixels count as lost.
+
+    Call :meth:`update` once per frame with anything that has ``predict`` like
+    :class:`~edgesam.predictor.SamPredictor` (with the frame set) or an
+    :class:`~edgesam.stream.EncodedFrame`.
+    """
+
+    def __init__(
+        self,
+        *,
+        point: Sequence[float] | None = None,
+        box: Sequence[float] | None = None,
+        box_margin: float = 0.1,
+        motion: bool = True,
+        motion_smoothing: float = 1.0,
+        use_point: bool = True,
+        use_mask_input: bool = True,
+        min_area: int = 1,
+    ) -> None:
+        if not box_margin >= 0:
+            raise ValueError(f"box_margin must be >= 0, got {box_margin}")
+        if not motion_smoothing >= 0:
+            raise ValueError(f"motion_smoothing must be >= 0, got {motion_smoothing}")
+        self.box_margin = float(box_margin)
+        self.motion = bool(motion)
+        self.motion_smoothing = float(motion_smoothing)
+        self.use_point = bool(use_point)
+        self.use_mask_input = bool(use_mask_input)
+        self.min_area = int(min_area)
+        self.reset(point=point, box=box)
+
+    def reset(self, *, point: Sequence[float] | None = None, box: Sequence[float] | None = None) -> None:
+        """Start over from a new click and/or box (e.g. a new detection); settings are kept."""
+        if point is None and box is None:
+            raise ValueError("Tracker needs a point and/or a box to start from")
+        self._point = None if point is None else _vector(point, 2, "point")
+        self._box = None if box is None else _vector(box, 4, "box")
+        if self._box is not None and (self._box[2] < self._box[0] or self._box[3] < self._box[1]):
+            raise ValueError(f"box must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0, got {self._box.tolist()}")
+        self.last: TrackResult | None = None
+        self._last_good_box: np.ndarray | None = None
+        self._velocity: np.ndarray | None = None  # (dx, dy) per stream frame, once measured
+
+    def _prompt(self, size: tuple[int, int], index: int | None) -> dict[str, Any]:
+        last = self.last
+        if last is None or (last.lost and self._last_good_box is None):  # the user's prompt
+            coords = None if self._point is None else self._point[None]
+            return {
+                "point_coords": coords,
+                "point_labels": None if coords is None else np.ones(1, np.float32),
+                "box": self._box,
+                "multimask_output": self._box is None,  # a lone click is ambiguous: best of three
+            }
+        if last.lost:  # re-acquire inside the last good box
+            return {"box": self._widen(self._last_good_box, size), "multimask_output": False}
+        gap = 1
+        if index is not None and last.frame_index is not None and index > last.frame_index:
+            gap = index - last.frame_index  # frames dropped in between: the object moved further
+        shift = self._velocity * gap if self.motion and self._velocity is not None else np.zeros(2, np.float32)
+        prompt: dict[str, Any] = {"box": self._widen(last.box + np.tile(shift, 2), size), "multimask_output": False}
+        if self.use_point and last.point is not None:
+            h, w = size
+            x, y = last.point + shift
+            prompt["point_coords"] = np.array([[min(max(x, 0.0), w - 1.0), min(max(y, 0.0), h - 1.0)]], np.float32)
+            prompt["point_labels"] = np.ones(1, np.float32)
+        if self.use_mask_input and last.mask.shape == size:
+            # the low-res grid spans the model's square input: original pixels * m / longest side
+            m = last.low_res_logits.shape[-1]
+            prompt["mask_input"] = translate_logits(last.low_res_logits, shift * (m / max(size)))
+        return prompt
+
+    def _widen(self, box: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
+        if box is None:
+            return None
+        h, w = size
+        x0, y0, x1, y1 = (float(v) for v in box)
+        mx, my = self.box_margin * (x1 - x0 + 1), self.box_margin * (y1 - y0 + 1)
+        x0, x1 = min(max(x0 - mx, 0.0), w - 1.0), min(max(x1 + mx, 0.0), w - 1.0)
+        y0, y1 = min(max(y0 - my, 0.0), h - 1.0), min(max(y1 + my, 0.0), h - 1.0)
+        return np.array([x0, y0, x1, y1], dtype=np.float32)
+
+    def update(self, frame: Any) -> TrackResult:
+        """Segment the object in ``frame`` (a predictor with the image set, or an encoded frame).
+
+        Returns:
+            The :class:`TrackResult` of this frame (also kept as :attr:`last`).
+        """
+        size = _frame_size(frame)
+        index = getattr(frame, "index", None)
+        masks, scores, low_res = frame.predict(**self._prompt(size, index))
+        best = int(np.argmax(scores))
+        mask = np.asarray(masks[best], dtype=bool)
+        lost = int(np.count_nonzero(mask)) < self.min_area
+        box = None if lost else mask_box(mask)
+        result = TrackResult(
+            mask=mask,
+            score=float(scores[best]),
+            box=box,
+            point=None if lost else interior_point(mask),
+            lost=lost,
+            low_res_logits=np.asarray(low_res[best : best + 1], dtype=np.float32),
+            frame_index=index,
+        )
+        previous = self.last
+        if lost:
+            self._velocity = None
+        else:
+            if previous is not None and previous.box is not None and previous.mask.shape == mask.shape:
+                gap = 1
+                if index is not None and previous.frame_index is not None and index > previous.frame_index:
+                    gap = index - previous.frame_index
+                centre = (box[:2] + box[2:]) / 2  # type: ignore[index]
+                moved = centre - (previous.box[:2] + previous.box[2:]) / 2
+                # smoothed: one frame's mask centre is only accurate to about a low-res pixel
+                velocity = moved / gap
+                if self._velocity is not None:
+                    weight = gap / (gap + self.motion_smoothing) if gap + self.motion_smoothing > 0 else 1.0
+                    velocity = (1 - weight) * self._velocity + weight * velocity
+                self._velocity = velocity.astype(np.float32)
+            self._last_good_box = box
+        self.last = result
+        return result
+
+
+def _vector(value: Sequence[float], n: int, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float32).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be {n} numbers, got {value!r}") from exc
+    if arr.shape != (n,) or not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be {n} finite numbers, got {value!r}")
+    return arr
+
+
+def _frame_size(frame: Any) -> tuple[int, int]:
+    size = getattr(frame, "original_size", None)
+    if size is None:
+        raise ValueError("the frame has no image: call set_image() on the predictor first")
+    return (int(size[0]), int(size[1]))
