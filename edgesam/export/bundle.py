@@ -27,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -288,3 +290,24 @@ def write_metadata(root: str | os.PathLike[str], metadata: Mapping[str, Any]) ->
     out = folder / METADATA_FILE
     out.write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return out
+
+
+def publish_folder(tmp: Path, out: Path) -> None:
+    """Move the finished bundle folder ``tmp`` to ``out`` by atomic renames (same filesystem).
+
+    An existing ``out`` is replaced only once ``tmp`` is complete, and restored if the final
+    rename fails, so readers never see a half-written bundle.
+    """
+    os.chmod(tmp, 0o755)  # mkdtemp creates 0700 folders
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.replace(out, old / "bundle")
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old / "bundle", out)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 import edgesam
-from edgesam.export.bundle import write_metadata
+from edgesam.export.bundle import publish_folder, write_metadata
 from edgesam.export.verify import Tolerance, VerificationInputs, make_verification_inputs, verify_export
 from edgesam.export.wrappers import (
     DECODER_INPUTS,
@@ -229,25 +229,8 @@ def export_bundle(
             "models": models, "decoder_sam_single_mask": bool(sam_single_mask) if sam_decoder else None,
             "verification": report,
         })  # fmt: skip
-        _replace(tmp, out)
+        publish_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Move the finished bundle ``tmp`` to ``out`` (same filesystem: an atomic rename)."""
-    os.chmod(tmp, 0o755)  # mkdtemp creates 0700 folders
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.replace(out, old / "bundle")
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old / "bundle", out)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from edgesam.export.bundle import METADATA_FILE, Bundle, BundleError, load_bundle, write_metadata
+from edgesam.export.bundle import METADATA_FILE, Bundle, BundleError, load_bundle, publish_folder, write_metadata
 from edgesam.quantization.accuracy import DEFAULT_MIN_IOU, AccuracyGateError, AccuracyReport, compare_predictors
 from edgesam.quantization.calibration import CalibrationSet
 from edgesam.quantization.engines import GraphJob, QuantEngine, make_engine
@@ -80,21 +80,9 @@ def _new_temp(out: Path) -> Path:
 
 
 def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
-    os.chmod(tmp, 0o755)
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    if not overwrite:
+    if out.exists() and not overwrite:
         raise FileExistsError(f"{out} appeared while quantizing; nothing was overwritten")
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.replace(out, old / "bundle")
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old / "bundle", out)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
+    publish_folder(tmp, out)
 
 
 class _Run:
