@@ -1,0 +1,96 @@
+"""Agreement of one backend x precision with the reference (torch fp32) on fixed prompts.
+
+`collect_outputs` runs a predictor over the workload's fidelity scenes (embedding, one click
+per object with all three multimask outputs, one box per object with the single-mask output);
+`compare_outputs` turns two such collections into the figures stored in a result row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .workload import Prompts
+
+__all__ = ["Outputs", "collect_outputs", "compare_outputs", "embedding_cosine", "mask_iou"]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a predictor produced on the fidelity scenes.
+
+    Attributes:
+        embeddings: per scene float32 ``[1, 256, h, w]``.
+        masks: per scene bool ``[M, H, W]``: K objects x 3 click masks, then K box masks.
+        scores: per scene float32 ``[M]`` predicted IoU of those masks.
+    """
+
+    embeddings: tuple[np.ndarray, ...]
+    masks: tuple[np.ndarray, ...]
+    scores: tuple[np.ndarray, ...]
+
+
+def collect_outputs(predictor: Any, scenes: Sequence[Prompts]) -> Outputs:
+    """Run `predictor` (a `SamPredictor`) on every scene; see `Outputs`."""
+    embeddings, masks, scores = [], [], []
+    for scene in scenes:
+        predictor.set_image(scene.image)
+        embeddings.append(np.array(predictor.get_image_embedding(), dtype=np.float32))
+        m_pt, s_pt, _ = predictor.predict_batch(point_coords=scene.points,
+                                                point_labels=scene.labels, multimask_output=True)
+        m_box, s_box, _ = predictor.predict_batch(boxes=scene.boxes, multimask_output=False)
+        h, w = scene.image.shape[:2]
+        masks.append(np.concatenate([m_pt.reshape(-1, h, w), m_box.reshape(-1, h, w)]).astype(bool))
+        scores.append(np.concatenate([s_pt.reshape(-1), s_box.reshape(-1)]).astype(np.float32))
+    return Outputs(tuple(embeddings), tuple(masks), tuple(scores))
+
+
+def embedding_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two embeddings flattened to vectors (1.0 for two zero vectors)."""
+    x = np.asarray(a, dtype=np.float64).reshape(-1)
+    y = np.asarray(b, dtype=np.float64).reshape(-1)
+    if x.shape != y.shape:
+        raise ValueError(f"embedding shapes differ: {np.shape(a)} vs {np.shape(b)}")
+    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+    if nx == 0 and ny == 0:
+        return 1.0
+    if nx == 0 or ny == 0:
+        return 0.0
+    return float(np.dot(x, y) / (nx * ny))
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of each pair of bool masks ``[M, H, W]`` -> float64 ``[M]`` (two empty masks: 1.0)."""
+    a = np.asarray(a, dtype=bool)
+    b = np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"mask shapes differ: {a.shape} vs {b.shape}")
+    a2 = a.reshape(a.shape[0], -1)
+    b2 = b.reshape(b.shape[0], -1)
+    inter = np.logical_and(a2, b2).sum(1)
+    union = np.logical_or(a2, b2).sum(1)
+    return np.where(union == 0, 1.0, inter / np.maximum(union, 1))
+
+
+def compare_outputs(candidate: Outputs, reference: Outputs) -> dict[str, float]:
+    """Fidelity figures of `candidate` against `reference`.
+
+    Returns:
+        ``embedding_cosine`` (mean over scenes), ``embedding_cosine_min``, ``mask_iou_mean`` and
+        ``mask_iou_min`` (over every mask of every scene), ``score_abs_diff_max`` (largest
+        difference of the predicted IoU scores).
+    """
+    if len(candidate.embeddings) != len(reference.embeddings):
+        raise ValueError("candidate and reference cover different numbers of scenes")
+    cos = [embedding_cosine(c, r) for c, r in zip(candidate.embeddings, reference.embeddings, strict=True)]
+    ious = np.concatenate([mask_iou(c, r) for c, r in zip(candidate.masks, reference.masks, strict=True)])
+    diffs = np.concatenate([np.abs(c - r) for c, r in zip(candidate.scores, reference.scores, strict=True)])
+    return {
+        "embedding_cosine": float(np.mean(cos)),
+        "embedding_cosine_min": float(np.min(cos)),
+        "mask_iou_mean": float(ious.mean()),
+        "mask_iou_min": float(ious.min()),
+        "score_abs_diff_max": float(diffs.max()) if diffs.size else 0.0,
+    }

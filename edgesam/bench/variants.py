@@ -1,0 +1,249 @@
+"""Which backend x precision combinations a benchmark run measures, and why others are skipped.
+
+A `Variant` is one measurable combination: a registered backend, a precision, the bundle kind
+it runs (``"fp32"`` bundle, or an INT8 bundle made with ``quantize_bundle`` for that backend)
+and the constructor options that select the precision. A combination that cannot run on this
+machine becomes a `Skipped` with a reason that ends up in the report; an unknown backend or
+precision name is a ``ValueError``.
+
+Precision rules:
+  * fp32: every backend (torch needs torch weights, i.e. not ``--bundle`` alone).
+  * int8: onnxruntime, openvino, tensorrt, each on a bundle quantized for it.
+  * fp16: TensorRT, and OpenVINO on a GPU device (torch only on a CUDA GPU).
+  * bf16: OpenVINO and torch on CPUs with native bf16 (AVX512-BF16 / AMX); optional, not a default.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+__all__ = [
+    "DEFAULT_PRECISIONS",
+    "DeviceProbe",
+    "PRECISIONS",
+    "Skipped",
+    "Variant",
+    "parse_names",
+    "plan_variants",
+    "validate_names",
+]
+
+#: Every precision name the harness knows.
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
+#: What ``edgesam bench`` measures unless told otherwise.
+DEFAULT_PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+_INT8_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
+_BF16_ISA = ("avx512_bf16", "amx_bf16")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One backend x precision the run measures.
+
+    Attributes:
+        backend: registry name ("torch", "onnxruntime", ...).
+        precision: one of `PRECISIONS`.
+        bundle_kind: "torch" (runs the torch model), "fp32" (the fp32 bundle) or "int8"
+            (a bundle quantized for `backend`).
+        options: JSON-serialisable keyword options for the backend constructor.
+        notes: JSON-serialisable settings recorded in the row's config (device, provider...).
+    """
+
+    backend: str
+    precision: str
+    bundle_kind: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``"onnxruntime int8"``."""
+        return f"{self.backend} {self.precision}"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A backend x precision not measured, and why (shown in the report)."""
+
+    backend: str
+    precision: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"backend": self.backend, "precision": self.precision, "reason": self.reason}
+
+
+def parse_names(text: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``"a,b"`` or ``["a", "b,c"]`` -> ``("a", "b", "c")`` (order kept, duplicates dropped)."""
+    if text is None:
+        return None
+    parts = [text] if isinstance(text, str) else list(text)
+    out: list[str] = []
+    for part in parts:
+        for name in str(part).split(","):
+            name = name.strip().lower()
+            if name and name not in out:
+                out.append(name)
+    return tuple(out)
+
+
+def validate_names(backends: Iterable[str], precisions: Iterable[str]) -> None:
+    """Raise ``ValueError`` naming any unknown backend or precision (and the known ones)."""
+    from edgesam.runtimes.registry import BACKENDS
+
+    bad_b = [b for b in backends if b not in BACKENDS]
+    if bad_b:
+        raise ValueError(f"unknown backend(s) {', '.join(map(repr, bad_b))}; "
+                         f"known: {', '.join(BACKENDS)}")
+    bad_p = [p for p in precisions if p not in PRECISIONS]
+    if bad_p:
+        raise ValueError(f"unknown precision(s) {', '.join(map(repr, bad_p))}; "
+                         f"known: {', '.join(PRECISIONS)}")
+
+
+def _cpu_has_bf16(isa: Sequence[str]) -> bool:
+    return any(flag in isa for flag in _BF16_ISA)
+
+
+def _openvino_devices() -> list[str]:
+    try:
+        import openvino as ov
+
+        return list(ov.Core().available_devices)
+    except Exception:  # noqa: BLE001 - any failure means "no usable device list"
+        return []
+
+
+def _cuda_available() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@dataclass
+class DeviceProbe:
+    """Facts about this machine the precision rules need (callables: probed only when asked).
+
+    Attributes:
+        isa: CPU feature flags (``device_fingerprint()["cpu"]["isa"]``).
+        ov_devices: returns OpenVINO's device names, e.g. ``["CPU", "GPU.0"]``.
+        cuda: returns whether torch sees a CUDA GPU.
+    """
+
+    isa: Sequence[str]
+    ov_devices: Callable[[], list[str]] = _openvino_devices
+    cuda: Callable[[], bool] = _cuda_available
+
+
+def _torch_variant(precision: str, probe: DeviceProbe, has_weights: bool) -> Variant | str:
+    if not has_weights:
+        return "a bundle holds no torch weights; give --checkpoint or --arch to measure torch"
+    if precision == "fp32":
+        return Variant("torch", "fp32", "torch", {}, {"device": "cpu"})
+    if precision == "bf16":
+        if _cpu_has_bf16(probe.isa):
+            return Variant("torch", "bf16", "torch", {"dtype": "bfloat16"}, {"device": "cpu"})
+        return "this CPU has no native bf16 (avx512_bf16 / amx_bf16)"
+    if precision == "fp16":
+        if probe.cuda():
+            return Variant("torch", "fp16", "torch", {"device": "cuda", "dtype": "float16"},
+                           {"device": "cuda"})
+        return "fp16 is measured on GPUs only (TensorRT, OpenVINO GPU, torch CUDA); no CUDA GPU here"
+    return "torch has no INT8 path here; INT8 runs on onnxruntime / openvino / tensorrt bundles"
+
+
+def _onnxruntime_variant(precision: str) -> Variant | str:
+    if precision == "fp32":
+        return Variant("onnxruntime", "fp32", "fp32")
+    if precision == "int8":
+        return Variant("onnxruntime", "int8", "int8")
+    return (f"onnxruntime {precision} is not provided: fp16 runs on TensorRT or OpenVINO GPU, "
+            "bf16 on OpenVINO / torch")
+
+
+def _openvino_variant(precision: str, probe: DeviceProbe) -> Variant | str:
+    if precision == "fp32":
+        # OpenVINO silently runs bf16 on CPUs that have it: ask for f32 explicitly.
+        return Variant("openvino", "fp32", "fp32", {"device": "CPU", "precision_hint": "f32"},
+                       {"device": "CPU"})
+    if precision == "int8":
+        return Variant("openvino", "int8", "int8", {"device": "CPU"}, {"device": "CPU"})
+    if precision == "bf16":
+        if _cpu_has_bf16(probe.isa):
+            return Variant("openvino", "bf16", "fp32", {"device": "CPU", "precision_hint": "bf16"},
+                           {"device": "CPU"})
+        return "this CPU has no native bf16 (avx512_bf16 / amx_bf16)"
+    gpus = [d for d in probe.ov_devices() if d.startswith("GPU")]
+    if gpus:
+        return Variant("openvino", "fp16", "fp32", {"device": gpus[0], "precision_hint": "f16"},
+                       {"device": gpus[0]})
+    return "OpenVINO fp16 needs a GPU device; OpenVINO sees none here"
+
+
+def _tensorrt_variant(precision: str) -> Variant | str:
+    if precision in ("fp32", "fp16"):
+        return Variant("tensorrt", precision, "fp32", {"precision": precision})
+    if precision == "int8":
+        return Variant("tensorrt", "int8", "int8", {"precision": "int8"})
+    return "TensorRT bf16 is not provided (use fp16 or int8)"
+
+
+def plan_variants(
+    backends: Sequence[str],
+    precisions: Sequence[str],
+    *,
+    has_torch_weights: bool,
+    isa: Sequence[str] = (),
+    availability: Mapping[str, bool | str] | None = None,
+    probe: DeviceProbe | None = None,
+) -> tuple[list[Variant], list[Skipped]]:
+    """Split the requested backend x precision grid into what runs here and what is skipped.
+
+    Args:
+        backends: registry names, in the order to measure (validated).
+        precisions: precision names (validated).
+        has_torch_weights: whether a torch model is at hand (False for ``--bundle`` alone).
+        isa: CPU feature flags from the device fingerprint (for bf16).
+        availability: `edgesam.runtimes.available_backends()` result (computed if None).
+        probe: device facts (default: probed here, with `isa`).
+
+    Returns:
+        ``(variants, skipped)``; torch fp32, when present, comes first (it is the baseline).
+
+    Raises:
+        ValueError: unknown backend or precision name.
+    """
+    validate_names(backends, precisions)
+    if availability is None:
+        from edgesam.runtimes import available_backends
+
+        availability = available_backends()
+    probe = probe or DeviceProbe(isa=tuple(isa))
+    variants: list[Variant] = []
+    skipped: list[Skipped] = []
+    for backend in backends:
+        state = availability.get(backend, f"backend {backend!r} is not registered")
+        for precision in precisions:
+            if state is not True:
+                skipped.append(Skipped(backend, precision, f"not installed: {state}"))
+                continue
+            if backend == "torch":
+                got: Variant | str = _torch_variant(precision, probe, has_torch_weights)
+            elif backend == "onnxruntime":
+                got = _onnxruntime_variant(precision)
+            elif backend == "openvino":
+                got = _openvino_variant(precision, probe)
+            elif backend == "tensorrt":
+                got = _tensorrt_variant(precision)
+            else:
+                got = f"the benchmark has no precision rules for backend {backend!r}"
+            if isinstance(got, Variant):
+                variants.append(got)
+            else:
+                skipped.append(Skipped(backend, precision, got))
+    variants.sort(key=lambda v: not (v.backend == "torch" and v.precision == "fp32"))
+    return variants, skipped
