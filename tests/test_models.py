@@ -90,3 +90,16 @@ def test_registry_specs_are_frozen() -> None:
     spec = MODELS["vit_t"]
     with pytest.raises(AttributeError):
         spec.arch = "other"  # type: ignore[misc]
+
+
+def test_reduced_precision_model_decodes() -> None:
+    """A model cast to bfloat16 (torch bf16 benchmarks, AMX CPUs) runs encode and decode."""
+    model = build_sam("vit_t", image_size=256).to(torch.bfloat16)
+    with torch.inference_mode():
+        emb = model.encode(torch.randn(1, 3, 256, 256, dtype=torch.bfloat16))
+        iou, masks = model.decode(
+            emb, torch.tensor([[[40.0, 50.0], [0.0, 0.0]]]), torch.tensor([[1.0, -1.0]]),
+            torch.zeros(1, 1, 64, 64, dtype=torch.bfloat16), torch.zeros(1),
+        )
+    assert iou.dtype == torch.bfloat16 and masks.shape == (1, 4, 64, 64)
+    assert torch.isfinite(masks.float()).all()

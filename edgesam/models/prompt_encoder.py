@@ -20,7 +20,8 @@ class PositionEmbeddingRandom(nn.Module):
 
     def _pe_encoding(self, coords: torch.Tensor) -> torch.Tensor:
         """``[..., 2]`` coordinates in [0, 1] -> ``[..., 2 * num_pos_feats]``."""
-        coords = (2 * coords - 1) @ self.positional_encoding_gaussian_matrix
+        matrix = self.positional_encoding_gaussian_matrix
+        coords = (2 * coords.to(matrix.dtype) - 1) @ matrix
         coords = 2 * math.pi * coords
         return torch.cat([torch.sin(coords), torch.cos(coords)], dim=-1)
 
@@ -35,7 +36,7 @@ class PositionEmbeddingRandom(nn.Module):
 
     def forward_with_coords(self, coords: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
         """Encode pixel coordinates ``[B, N, 2]`` (x, y) of an image of ``image_size`` (h, w)."""
-        scale = coords.new_tensor([1.0 / image_size[1], 1.0 / image_size[0]])
+        scale = coords.new_tensor([1.0 / image_size[1], 1.0 / image_size[0]], dtype=torch.float32)
         return self._pe_encoding(coords.float() * scale)
 
 
