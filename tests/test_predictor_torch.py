@@ -15,6 +15,7 @@ from edgesam.models.registry import build_sam  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402
 from edgesam.runtimes import Backend, BackendUnavailableError, import_runtime  # noqa: E402
 from edgesam.runtimes.torch_backend import TorchBackend  # noqa: E402
+from tests.conftest import make_scene_image  # noqa: E402
 
 S = 256
 
@@ -27,13 +28,8 @@ def model():
 
 @pytest.fixture(scope="module")
 def image() -> np.ndarray:
-    """240 x 320 scene: gradient, a disc and a rectangle (non-square, downscaled to 192 x 256)."""
-    h, w = 240, 320
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([xx * 255 // w, yy * 255 // h, np.full_like(xx, 90)], axis=-1).astype(np.uint8)
-    img[(yy - 120) ** 2 + (xx - 90) ** 2 < 40**2] = (240, 230, 40)
-    img[60:200, 190:290] = (20, 30, 160)
-    return img
+    """240 x 320 non-square scene (downscaled to 192 x 256)."""
+    return make_scene_image()
 
 
 @pytest.fixture(scope="module")

@@ -22,15 +22,7 @@ pytest.importorskip("torch")
 _PREDICTORS: dict[str, SamPredictor] = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a busy machine, torch's thread pool stalls waiting for descheduled workers."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _predictor(kind: str, factory: pytest.TempPathFactory) -> SamPredictor:
