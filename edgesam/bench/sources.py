@@ -101,13 +101,16 @@ def _resolve_checkpoint(text: str) -> tuple[Path, str]:
 def _export_cached(checkpoint: Path, name: str, work_dir: Path, log: Log) -> tuple[Path, str, int]:
     """The fp32 bundle of `checkpoint` under `work_dir`, exported on first use."""
     from edgesam.export import BundleError, load_bundle
+    from edgesam.export.io_spec import DECODER_GRAPH
 
     key = _sha256(checkpoint)[:12]
     folder = work_dir / f"{name}-{key}" / "fp32"
     if (folder / "edgesam.json").is_file():
         try:
             bundle = load_bundle(folder)
-            return folder, bundle.arch, bundle.image_size
+            if bundle.metadata.get("decoder_graph") == DECODER_GRAPH:
+                return folder, bundle.arch, bundle.image_size
+            log(f"cached bundle {folder} has an older decoder graph; exporting again")
         except BundleError as exc:
             log(f"cached bundle {folder} is unusable ({exc}); exporting again")
     from edgesam.export import export_bundle

@@ -22,6 +22,7 @@ All tensors are float32.
 from __future__ import annotations
 
 __all__ = [
+    "DECODER_GRAPH",
     "DECODER_INPUTS",
     "DECODER_OUTPUTS",
     "ENCODER_INPUTS",
@@ -36,3 +37,6 @@ DECODER_INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_inpu
 DECODER_OUTPUTS = ("iou_predictions", "low_res_masks")
 SAM_DECODER_INPUTS = (*DECODER_INPUTS, "orig_im_size")
 SAM_DECODER_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
+# Recorded as ``decoder_graph`` in the bundle metadata: which formulation the decoder graphs
+# trace (``edgesam.models.factored_decoder``). Caches re-export bundles written before it.
+DECODER_GRAPH = "factored-1"

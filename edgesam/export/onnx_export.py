@@ -24,6 +24,7 @@ from torch import nn
 import edgesam
 from edgesam.export.bundle import publish_folder, write_metadata
 from edgesam.export.verify import Tolerance, VerificationInputs, make_verification_inputs, verify_export
+from edgesam.export.io_spec import DECODER_GRAPH
 from edgesam.export.wrappers import (
     DECODER_INPUTS,
     DECODER_OUTPUTS,
@@ -226,7 +227,7 @@ def export_bundle(
             "pixel_mean": [float(v) for v in mean], "pixel_std": [float(v) for v in std],
             "mask_threshold": float(model.mask_threshold), "opset": int(opset), "precision": "fp32",
             "quantization": None, "edgesam_version": edgesam.__version__, "torch_version": torch.__version__,
-            "models": models, "decoder_sam_single_mask": bool(sam_single_mask) if sam_decoder else None,
+            "models": models, "decoder_graph": DECODER_GRAPH, "decoder_sam_single_mask": bool(sam_single_mask) if sam_decoder else None,
             "verification": report,
         })  # fmt: skip
         publish_folder(tmp, out)

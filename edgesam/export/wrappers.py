@@ -11,6 +11,10 @@ Graphs (``S`` = model input side, ``h = w = S / 16``):
   ``image_embeddings [1, 256, h, w]``.
 * :class:`DecoderOnnx` -- edgesam's decoder: every mask token, no upscaling (selection and
   upscaling happen in the numpy predictor).
+
+Both decoder graphs trace :class:`~edgesam.models.factored_decoder.FactoredDecoder`, which
+computes ``Sam.decode`` with about half the work per prompt; export verification compares
+the graphs against ``Sam.decode`` itself.
 * :class:`SamOfficialDecoderOnnx` -- segment_anything's ONNX decoder interface (as produced
   by its ``scripts/export_onnx_model.py``), for front ends written against it such as SAM's
   web demo.
@@ -30,6 +34,7 @@ from edgesam.export.io_spec import (
     SAM_DECODER_INPUTS,
     SAM_DECODER_OUTPUTS,
 )
+from edgesam.models.factored_decoder import FactoredDecoder
 from edgesam.models.sam import Sam
 
 __all__ = [
@@ -78,7 +83,7 @@ class DecoderOnnx(nn.Module):
 
     def __init__(self, model: Sam) -> None:
         super().__init__()
-        self.model = model
+        self.decoder = FactoredDecoder(model)
         self.eval()
 
     def forward(
@@ -89,7 +94,7 @@ class DecoderOnnx(nn.Module):
         mask_input: torch.Tensor,
         has_mask_input: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.decode(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
+        return self.decoder(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
 
 
 class SamOfficialDecoderOnnx(nn.Module):
@@ -121,7 +126,7 @@ class SamOfficialDecoderOnnx(nn.Module):
 
     def __init__(self, model: Sam, *, return_single_mask: bool = True) -> None:
         super().__init__()
-        self.model = model
+        self.decoder = FactoredDecoder(model)
         self.image_size = int(model.image_size)
         self.return_single_mask = return_single_mask
         weights = torch.zeros(1, model.mask_decoder.num_mask_tokens)
@@ -158,7 +163,7 @@ class SamOfficialDecoderOnnx(nn.Module):
         has_mask_input: torch.Tensor,
         orig_im_size: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        iou, low_res = self.model.decode(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
+        iou, low_res = self.decoder(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
         if self.return_single_mask:
             low_res, iou = self._select(low_res, iou, point_labels)
         return self._upscale(low_res, orig_im_size), iou, low_res
