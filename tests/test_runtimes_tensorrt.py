@@ -17,6 +17,17 @@ from edgesam.runtimes.tensorrt_engine import (
 SHA = "ab" * 32
 
 
+def test_default_precision_follows_the_bundle() -> None:
+    from edgesam.runtimes.tensorrt_backend import default_precision
+
+    assert default_precision({"precision": "fp32", "quantization": None}) == "fp32"
+    ort_int8 = {"precision": "int8", "quantization": {"backend": "onnxruntime", "runs_on": ["onnxruntime"]}}
+    assert default_precision(ort_int8) == "fp32"  # MatMulIntegerToFloat graphs are not Q/DQ
+    trt_int8 = {"precision": "int8",
+                "quantization": {"backend": "tensorrt", "runs_on": ["tensorrt", "onnxruntime", "openvino"]}}
+    assert default_precision(trt_int8) == "int8"
+
+
 def test_profile_validation_and_accepts() -> None:
     profile = DecoderProfile(max_prompts=8, max_points=4)
     assert profile.accepts(1, 1) and profile.accepts(8, 4) and profile.accepts(1, 0)

@@ -21,6 +21,7 @@ import os
 import tempfile
 import threading
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +107,20 @@ class _Worker:
             pass
 
 
+def default_precision(metadata: Mapping[str, Any]) -> str:
+    """The engine precision a bundle asks for: ``"int8"`` for Q/DQ bundles TensorRT can run."""
+    runs_on = (metadata.get("quantization") or {}).get("runs_on") or ()
+    return "int8" if metadata.get("precision") == "int8" and "tensorrt" in runs_on else "fp32"
+
+
 class TensorRTBackend(BundleBackend):
     """Run a bundle with TensorRT engines built from its ONNX files.
 
     Args:
         bundle_dir: bundle folder.
         precision: encoder precision, ``"fp32"``, ``"fp16"`` or ``"int8"`` (needs a Q/DQ bundle).
+            Default: the bundle's own, i.e. ``"int8"`` for a bundle quantized for TensorRT
+            (``edgesam quantize --backend tensorrt``), ``"fp32"`` otherwise.
         decoder_precision: decoder precision; default ``precision``, except ``"fp32"`` when
             ``precision`` is ``"int8"`` (decoders are usually left unquantized).
         decoder_profile: range of prompts ``B`` and points ``N`` the decoder engine accepts.
@@ -132,7 +141,7 @@ class TensorRTBackend(BundleBackend):
         self,
         bundle_dir: str | os.PathLike[str] | Bundle,
         *,
-        precision: str = "fp32",
+        precision: str | None = None,
         decoder_precision: str | None = None,
         decoder_profile: DecoderProfile | None = None,
         device: int = 0,
@@ -143,6 +152,7 @@ class TensorRTBackend(BundleBackend):
         trt = import_runtime("tensorrt", backend="tensorrt", extra="tensorrt")
         cuda = _Cuda(_import_cudart())
         super().__init__(bundle_dir)
+        precision = precision or default_precision(self.bundle.metadata)
         dec_precision = decoder_precision or ("fp32" if precision == "int8" else precision)
         for value in (precision, dec_precision):
             if value not in TRT_PRECISIONS:
