@@ -77,6 +77,23 @@ def test_tinyvit_classifier_keys_are_tolerated_but_nothing_else(tmp_path: Path) 
         load_model(tmp_path / "mobile2.pt", image_size=256)
 
 
+def test_loaded_model_computes_what_the_built_one_does(tmp_path: Path) -> None:
+    """load_model skips random init (meta device); derived buffers are recomputed, none is left on meta."""
+    torch.manual_seed(0)
+    built = build_sam("vit_t", image_size=256)
+    with torch.no_grad():
+        for p in built.image_encoder.parameters():
+            p.add_(torch.randn_like(p) * 0.02)  # biases away from zero: attention bias indexing matters
+    torch.save(built.state_dict(), tmp_path / "t.pth")
+    loaded = load_model(tmp_path / "t.pth", image_size=256)
+    assert not [t for t in (*loaded.parameters(), *loaded.buffers()) if t.is_meta]
+    for name, buf in built.named_buffers():
+        assert torch.equal(loaded.get_buffer(name), buf), name
+    x = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(x), built.encode(x))
+
+
 def test_truncated_and_foreign_files_are_refused(tmp_path: Path, small_vit_b: dict) -> None:
     torch.save(small_vit_b, tmp_path / "full.pth")
     data = (tmp_path / "full.pth").read_bytes()

@@ -165,6 +165,24 @@ def load_model(
         if actual is not None and actual != arch:
             raise ValueError(f"{path} is a {actual!r} checkpoint, not {arch!r}")
         raise ValueError(f"{path} does not match the {arch!r} layout: {problem}")
-    model = build_sam(spec, image_size=image_size)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
-    return model.to(device).eval()
+    return _materialise(spec, image_size, state).to(device).eval()
+
+
+def _materialise(spec: ModelSpec, image_size: int | None, state: dict[str, torch.Tensor]) -> Sam:
+    """Build ``spec`` on the meta device and adopt the checkpoint tensors (no random init).
+
+    Buffers that are not stored in checkpoints are recomputed by each module's
+    ``reset_derived_buffers``.
+    """
+    with torch.device("meta"):
+        model = build_sam(spec, image_size=image_size)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                          strict=True, assign=True)  # fmt: skip
+    for module in model.modules():
+        reset = getattr(module, "reset_derived_buffers", None)
+        if reset is not None:
+            reset()
+    left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
+    if left:
+        raise RuntimeError(f"tensors neither in the checkpoint nor recomputed: {left[:5]}")
+    return model

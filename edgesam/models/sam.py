@@ -38,8 +38,14 @@ class Sam(nn.Module):
         self.mask_decoder = mask_decoder
         self.image_size = image_size
         self.arch = arch
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(3, 1, 1), persistent=False)
+        self._normalisation = (tuple(pixel_mean), tuple(pixel_std))
+        self.reset_derived_buffers()
+
+    def reset_derived_buffers(self) -> None:
+        """(Re)create the buffers that are not in the checkpoint: ``pixel_mean``/``pixel_std``."""
+        mean, std = self._normalisation
+        self.register_buffer("pixel_mean", torch.tensor(mean).view(3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(std).view(3, 1, 1), persistent=False)
 
     @property
     def embedding_size(self) -> tuple[int, int]:

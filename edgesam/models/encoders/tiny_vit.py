@@ -127,7 +127,12 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, window_size * window_size))
-        self.register_buffer("attention_bias_idxs", window_bias_index(window_size), persistent=False)
+        self.window_size = window_size
+        self.reset_derived_buffers()
+
+    def reset_derived_buffers(self) -> None:
+        """(Re)create ``attention_bias_idxs``, which is derived from the window size, not stored."""
+        self.register_buffer("attention_bias_idxs", window_bias_index(self.window_size), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
