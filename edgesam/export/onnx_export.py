@@ -23,8 +23,8 @@ from torch import nn
 
 import edgesam
 from edgesam.export.bundle import publish_folder, write_metadata
-from edgesam.export.verify import Tolerance, VerificationInputs, make_verification_inputs, verify_export
 from edgesam.export.io_spec import DECODER_GRAPH
+from edgesam.export.verify import Tolerance, VerificationInputs, make_verification_inputs, verify_export
 from edgesam.export.wrappers import (
     DECODER_INPUTS,
     DECODER_OUTPUTS,

@@ -11,13 +11,13 @@ Graphs (``S`` = model input side, ``h = w = S / 16``):
   ``image_embeddings [1, 256, h, w]``.
 * :class:`DecoderOnnx` -- edgesam's decoder: every mask token, no upscaling (selection and
   upscaling happen in the numpy predictor).
+* :class:`SamOfficialDecoderOnnx` -- segment_anything's ONNX decoder interface (as produced
+  by its ``scripts/export_onnx_model.py``), for front ends written against it such as SAM's
+  web demo.
 
 Both decoder graphs trace :class:`~edgesam.models.factored_decoder.FactoredDecoder`, which
 computes ``Sam.decode`` with about half the work per prompt; export verification compares
 the graphs against ``Sam.decode`` itself.
-* :class:`SamOfficialDecoderOnnx` -- segment_anything's ONNX decoder interface (as produced
-  by its ``scripts/export_onnx_model.py``), for front ends written against it such as SAM's
-  web demo.
 """
 
 from __future__ import annotations
