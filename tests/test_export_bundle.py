@@ -16,6 +16,7 @@ from bundle_fixtures import SIZE, small_bundle, small_model, tiny_model  # noqa:
 
 from edgesam.export import Tolerance, export_bundle, load_bundle  # noqa: E402
 from edgesam.export.bundle import METADATA_FILE, sha256_file  # noqa: E402
+from edgesam.export.io_spec import DECODER_GRAPH  # noqa: E402
 from edgesam.export.onnx_refs import external_data_locations  # noqa: E402
 from edgesam.export.verify import ExportVerificationError  # noqa: E402
 
@@ -36,6 +37,7 @@ def test_bundle_files_and_metadata(bundle: Path) -> None:
     assert meta["pixel_mean"] == pytest.approx([123.675, 116.28, 103.53])
     assert meta["pixel_std"] == pytest.approx([58.395, 57.12, 57.375])
     assert meta["mask_threshold"] == 0.0
+    assert meta["decoder_graph"] == DECODER_GRAPH  # caches re-export bundles of older graphs
     assert set(meta["models"]) == {"encoder", "decoder", "decoder_sam", "golden"}
     on_disk = {p.name for p in bundle.iterdir() if p.name != METADATA_FILE}
     assert set(meta["files"]) == on_disk
