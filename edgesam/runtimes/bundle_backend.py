@@ -1,8 +1,9 @@
 """Shared base of the backends that run an exported bundle (ONNX Runtime, OpenVINO, TensorRT).
 
 It reads and validates the bundle (:func:`edgesam.export.bundle.load_bundle`), exposes the
-model constants the predictor needs and checks/casts the arrays of every call, so each
-runtime class only has to run two graphs. numpy only.
+model constants the predictor needs, checks/casts the arrays of every call and implements
+``encode``/``decode`` on top of one method each runtime class provides,
+``_run(role, feeds) -> {output name: array}``. numpy only.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _array(value: Any, name: str, ndim: int) -> np.ndarray:
 
 
 class BundleBackend:
-    """Loads a bundle and validates call arguments; subclasses run the graphs.
+    """Loads a bundle and validates call arguments; subclasses run the graphs (``_run``).
 
     Attributes:
         bundle: the validated :class:`~edgesam.export.bundle.Bundle`.
@@ -114,3 +115,24 @@ class BundleBackend:
                 got = feeds[key].shape
                 raise ValueError(f"{key} must be {list(shape)} to match point_coords {[b, n, 2]}, got {got}")
         return feeds
+
+    def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the ``role`` graph ("encoder" or "decoder"): float32 outputs by name."""
+        raise NotImplementedError
+
+    def encode(self, image: np.ndarray) -> np.ndarray:
+        """float32 ``[1, 3, S, S]`` (normalised, padded) -> float32 ``[1, 256, S/16, S/16]``."""
+        return self._run("encoder", {"image": self._encoder_input(image)})["image_embeddings"]
+
+    def decode(
+        self,
+        image_embeddings: np.ndarray,
+        point_coords: np.ndarray,
+        point_labels: np.ndarray,
+        mask_input: np.ndarray,
+        has_mask_input: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """See :meth:`edgesam.runtimes.base.Backend.decode`: ``-> ([B, 4], [B, 4, 4h, 4w])``."""
+        feeds = self._decoder_feeds(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
+        out = self._run("decoder", feeds)
+        return out["iou_predictions"], out["low_res_masks"]

@@ -93,20 +93,7 @@ class OnnxRuntimeBackend(BundleBackend):
     def __repr__(self) -> str:
         return f"OnnxRuntimeBackend({str(self.bundle.root)!r}, providers={self.providers})"
 
-    def encode(self, image: np.ndarray) -> np.ndarray:
-        """float32 ``[1, 3, S, S]`` (normalised, padded) -> float32 ``[1, 256, S/16, S/16]``."""
-        feeds = {"image": self._encoder_input(image)}
-        return self._encoder.run(list(self.encoder_outputs), feeds)[0]
-
-    def decode(
-        self,
-        image_embeddings: np.ndarray,
-        point_coords: np.ndarray,
-        point_labels: np.ndarray,
-        mask_input: np.ndarray,
-        has_mask_input: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """See :meth:`edgesam.runtimes.base.Backend.decode`: ``-> ([B, 4], [B, 4, 4h, 4w])``."""
-        feeds = self._decoder_feeds(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
-        iou, masks = self._decoder.run(list(self.decoder_outputs), feeds)
-        return iou, masks
+    def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = self._encoder if role == "encoder" else self._decoder
+        names = list(self.io_names(role)[1])
+        return dict(zip(names, session.run(names, feeds)))

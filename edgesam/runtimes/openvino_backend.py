@@ -142,23 +142,6 @@ class OpenVINOBackend(BundleBackend):
             requests[role] = self._compiled[role].create_infer_request()
         return requests[role]
 
-    def encode(self, image: np.ndarray) -> np.ndarray:
-        """float32 ``[1, 3, S, S]`` (normalised, padded) -> float32 ``[1, 256, S/16, S/16]``."""
-        request = self._request("encoder")
-        result = request.infer({"image": self._encoder_input(image)})
-        return np.array(result["image_embeddings"], dtype=np.float32, copy=True)
-
-    def decode(
-        self,
-        image_embeddings: np.ndarray,
-        point_coords: np.ndarray,
-        point_labels: np.ndarray,
-        mask_input: np.ndarray,
-        has_mask_input: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """See :meth:`edgesam.runtimes.base.Backend.decode`: ``-> ([B, 4], [B, 4, 4h, 4w])``."""
-        feeds = self._decoder_feeds(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
-        result = self._request("decoder").infer(feeds)
-        iou = np.array(result["iou_predictions"], dtype=np.float32, copy=True)
-        masks = np.array(result["low_res_masks"], dtype=np.float32, copy=True)
-        return iou, masks
+    def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        result = self._request(role).infer(feeds)  # copies: the request's buffers are reused
+        return {name: np.array(result[name], dtype=np.float32, copy=True) for name in self.io_names(role)[1]}

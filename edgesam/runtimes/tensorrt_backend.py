@@ -255,28 +255,16 @@ class TensorRTBackend(BundleBackend):
             f"precision={self.precision!r}, decoder_precision={self.decoder_precision!r})"
         )
 
-    def encode(self, image: np.ndarray) -> np.ndarray:
-        """float32 ``[1, 3, S, S]`` (normalised, padded) -> float32 ``[1, 256, S/16, S/16]``."""
-        return self._run("encoder", {"image": self._encoder_input(image)})["image_embeddings"]
-
-    def decode(
-        self,
-        image_embeddings: np.ndarray,
-        point_coords: np.ndarray,
-        point_labels: np.ndarray,
-        mask_input: np.ndarray,
-        has_mask_input: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """See :meth:`edgesam.runtimes.base.Backend.decode`; ``B`` and ``N`` must fit :attr:`decoder_profile`."""
-        feeds = self._decoder_feeds(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
+    def _decoder_feeds(self, *arrays: Any) -> dict[str, np.ndarray]:
+        """The shared checks, plus: ``B`` and ``N`` must fit :attr:`decoder_profile`."""
+        feeds = super()._decoder_feeds(*arrays)
         b, n, _ = feeds["point_coords"].shape
         if not self.decoder_profile.accepts(b, n):
             raise ValueError(
                 f"{b} prompts x {n} points is outside the decoder engine's profile {self.decoder_profile}; "
                 f"construct the backend with a larger decoder_profile=DecoderProfile(...)"
             )
-        out = self._run("decoder", feeds)
-        return out["iou_predictions"], out["low_res_masks"]
+        return feeds
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
