@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -78,15 +77,6 @@ def list_models() -> list[str]:
     return sorted([*ZOO, *embedded_models()])
 
 
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def resolve(name: str, *, download: bool = True, timeout: float = 30.0) -> Path:
     """Path of the checkpoint called ``name``, downloading it into :func:`cache_dir` if needed.
 
@@ -118,7 +108,9 @@ def resolve(name: str, *, download: bool = True, timeout: float = 30.0) -> Path:
             shutil.copyfileobj(response, tmp)
     except OSError as exc:
         raise FileNotFoundError(f"could not download checkpoint {name!r} ({exc}). {hint}") from exc
-    if entry.sha256 is not None and sha256_of(tmp.name) != entry.sha256:
+    from edgesam.export.bundle import sha256_file
+
+    if entry.sha256 is not None and sha256_file(tmp.name) != entry.sha256:
         os.unlink(tmp.name)
         raise ValueError(f"downloaded {entry.filename} does not match its published sha256; not saved")
     os.replace(tmp.name, target)

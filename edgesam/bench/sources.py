@@ -54,14 +54,6 @@ class ModelSource:
     random_weights: bool = False
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _random_checkpoint(arch: str, image_size: int | None, work_dir: Path, log: Log) -> Path:
     """Seeded random weights of `arch` saved once as safetensors (identical on every run)."""
     import torch
@@ -101,9 +93,10 @@ def _resolve_checkpoint(text: str) -> tuple[Path, str]:
 def _export_cached(checkpoint: Path, name: str, work_dir: Path, log: Log) -> tuple[Path, str, int]:
     """The fp32 bundle of `checkpoint` under `work_dir`, exported on first use."""
     from edgesam.export import BundleError, load_bundle
+    from edgesam.export.bundle import sha256_file
     from edgesam.export.io_spec import DECODER_GRAPH
 
-    key = _sha256(checkpoint)[:12]
+    key = sha256_file(checkpoint)[:12]
     folder = work_dir / f"{name}-{key}" / "fp32"
     if (folder / "edgesam.json").is_file():
         try:
