@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesam import metrics
+
 SIZE = 256
 _BUNDLES: dict[str, Path] = {}
 
@@ -63,7 +65,4 @@ def scene(seed: int = 3, height: int = 180, width: int = 240) -> tuple[np.ndarra
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     """Mean IoU over the leading axes of two boolean mask stacks (1.0 where both are empty)."""
-    a, b = a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])
-    inter = np.logical_and(a, b).sum(axis=(1, 2))
-    union = np.logical_or(a, b).sum(axis=(1, 2))
-    return float(np.where(union == 0, 1.0, inter / np.maximum(union, 1)).mean())
+    return float(metrics.mask_iou(a, b).mean())

@@ -14,7 +14,8 @@ from bundle_fixtures import SIZE, small_bundle, small_model
 from edgesam.bench import ResultsDirError, TimingPlan, TimingStats, current_rss_mb, load_rows
 from edgesam.bench.cases import BudgetPlans
 from edgesam.bench.coldstart import measure_cold_start
-from edgesam.bench.fidelity import embedding_cosine, mask_iou
+from edgesam.bench.fidelity import embedding_cosine
+from edgesam.metrics import mask_iou
 from edgesam.bench.skips import load_skips, write_bench_report
 from edgesam.bench.sources import ModelSource
 from edgesam.bench.suite import SuiteOptions, check_results_dir, run_suite
@@ -99,6 +100,8 @@ def test_fidelity_figures() -> None:
     b = a.copy()
     a[0, :2], b[0, :1] = True, True
     np.testing.assert_allclose(mask_iou(a, b), [0.5, 1.0])
+    with pytest.raises(ValueError, match="mask shapes differ"):
+        mask_iou(a, b[:1])
     x = np.arange(12, dtype=np.float32).reshape(1, 3, 2, 2)
     assert embedding_cosine(x, 2 * x) == pytest.approx(1.0)
     assert embedding_cosine(x, -x) == pytest.approx(-1.0)

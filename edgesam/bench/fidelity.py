@@ -12,9 +12,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgesam.metrics import mask_iou
+
 from .workload import Prompts
 
-__all__ = ["Outputs", "collect_outputs", "compare_outputs", "embedding_cosine", "mask_iou"]
+__all__ = ["Outputs", "collect_outputs", "compare_outputs", "embedding_cosine"]
 
 
 @dataclass(frozen=True)
@@ -59,19 +61,6 @@ def embedding_cosine(a: np.ndarray, b: np.ndarray) -> float:
     if nx == 0 or ny == 0:
         return 0.0
     return float(np.dot(x, y) / (nx * ny))
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of each pair of bool masks ``[M, H, W]`` -> float64 ``[M]`` (two empty masks: 1.0)."""
-    a = np.asarray(a, dtype=bool)
-    b = np.asarray(b, dtype=bool)
-    if a.shape != b.shape:
-        raise ValueError(f"mask shapes differ: {a.shape} vs {b.shape}")
-    a2 = a.reshape(a.shape[0], -1)
-    b2 = b.reshape(b.shape[0], -1)
-    inter = np.logical_and(a2, b2).sum(1)
-    union = np.logical_or(a2, b2).sum(1)
-    return np.where(union == 0, 1.0, inter / np.maximum(union, 1))
 
 
 def compare_outputs(candidate: Outputs, reference: Outputs) -> dict[str, float]:

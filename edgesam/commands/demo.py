@@ -132,7 +132,7 @@ def _deployed(bundles: dict[str, Path]) -> tuple[str, str] | None:
 def _segment_sample(args: argparse.Namespace, source: Any, result: Any, out: Path) -> list[str]:
     """Segment the sample with the deployed bundle; write overlay + mask; return report lines."""
     from edgesam.bench.coldstart import open_predictor
-    from edgesam.bench.fidelity import mask_iou
+    from edgesam.metrics import mask_iou
     from edgesam.io import write_image
 
     image, point, what = _sample(args, source.image_size)

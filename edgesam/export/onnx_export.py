@@ -23,19 +23,17 @@ from torch import nn
 
 import edgesam
 from edgesam.export.bundle import publish_folder, write_metadata
-from edgesam.export.io_spec import DECODER_GRAPH
-from edgesam.export.verify import Tolerance, VerificationInputs, make_verification_inputs, verify_export
-from edgesam.export.wrappers import (
+from edgesam.export.io_spec import (
+    DECODER_GRAPH,
     DECODER_INPUTS,
     DECODER_OUTPUTS,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
     SAM_DECODER_INPUTS,
     SAM_DECODER_OUTPUTS,
-    DecoderOnnx,
-    EncoderOnnx,
-    SamOfficialDecoderOnnx,
 )
+from edgesam.export.verify import Tolerance, VerificationInputs, make_verification_inputs, verify_export
+from edgesam.export.wrappers import DecoderOnnx, EncoderOnnx, SamOfficialDecoderOnnx
 from edgesam.models.sam import Sam
 
 __all__ = ["DEFAULT_OPSET", "deployment_model", "export_bundle", "export_onnx"]

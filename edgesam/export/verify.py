@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from edgesam.distillation.synthetic import SceneConfig, generate_scene
-from edgesam.export.wrappers import DECODER_INPUTS, SamOfficialDecoderOnnx
+from edgesam.export.io_spec import DECODER_INPUTS
+from edgesam.export.wrappers import SamOfficialDecoderOnnx
+from edgesam.metrics import mask_iou
 from edgesam.models.sam import Sam
 from edgesam.predictor.transforms import apply_boxes, apply_coords, normalize_and_pad, resize_longest_side
 
@@ -31,7 +33,6 @@ __all__ = [
     "Tolerance",
     "VerificationInputs",
     "make_verification_inputs",
-    "mask_iou",
     "relative_error",
     "verify_export",
 ]
@@ -137,14 +138,6 @@ def relative_error(actual: np.ndarray, reference: np.ndarray) -> float:
     return float(np.abs(actual.astype(np.float64) - reference).max() / scale)
 
 
-def mask_iou(actual: np.ndarray, reference: np.ndarray, threshold: float = 0.0) -> np.ndarray:
-    """IoU per mask of ``logits > threshold``, over the last two axes (1.0 where both are empty)."""
-    a, b = actual > threshold, reference > threshold
-    inter = np.logical_and(a, b).sum(axis=(-2, -1))
-    union = np.logical_or(a, b).sum(axis=(-2, -1))
-    return np.where(union == 0, 1.0, inter / np.maximum(union, 1)).astype(np.float64)
-
-
 def _session(path: Path) -> Any:
     import onnxruntime as ort
 
@@ -166,7 +159,8 @@ class _Checker:
             self.failures.append(f"{name}: relative error {err:.3g} > {self.tolerance.rel_error:g}{shapes}")
 
     def masks(self, name: str, actual: np.ndarray, reference: np.ndarray) -> None:
-        iou = float(mask_iou(actual, reference, self.threshold).mean()) if actual.shape == reference.shape else 0.0
+        same_shape = actual.shape == reference.shape
+        iou = float(mask_iou(actual > self.threshold, reference > self.threshold).mean()) if same_shape else 0.0
         key = f"{name}_mask_iou"
         self.measured[key] = min(self.measured.get(key, 1.0), iou)
         if not iou >= self.tolerance.mask_iou:

@@ -26,24 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgesam.export.io_spec import (
-    DECODER_INPUTS,
-    DECODER_OUTPUTS,
-    ENCODER_INPUTS,
-    ENCODER_OUTPUTS,
-    SAM_DECODER_INPUTS,
-    SAM_DECODER_OUTPUTS,
-)
 from edgesam.models.factored_decoder import FactoredDecoder
 from edgesam.models.sam import Sam
 
 __all__ = [
-    "DECODER_INPUTS",
-    "DECODER_OUTPUTS",
-    "ENCODER_INPUTS",
-    "ENCODER_OUTPUTS",
-    "SAM_DECODER_INPUTS",
-    "SAM_DECODER_OUTPUTS",
     "DecoderOnnx",
     "EncoderOnnx",
     "SamOfficialDecoderOnnx",

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesam.metrics import mask_iou
 from edgesam.quantization.calibration import CalibrationSet
 
 __all__ = [
@@ -22,7 +23,6 @@ __all__ = [
     "AccuracyGateError",
     "AccuracyReport",
     "compare_predictors",
-    "mask_ious",
 ]
 
 DEFAULT_MIN_IOU = 0.97
@@ -87,13 +87,6 @@ class AccuracyReport:
         )
 
 
-def mask_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boolean masks ``[..., H, W]`` pairwise over the leading axes (1.0 where both are empty)."""
-    inter = np.logical_and(a, b).sum(axis=(-2, -1), dtype=np.int64)
-    union = np.logical_or(a, b).sum(axis=(-2, -1), dtype=np.int64)
-    return np.where(union == 0, 1.0, inter / np.maximum(union, 1))
-
-
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     x, y = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
     denom = float(np.linalg.norm(x) * np.linalg.norm(y))
@@ -139,7 +132,7 @@ def compare_predictors(
                             multimask_output=multimask)  # fmt: skip
                 m_ref, s_ref, _ = ref.predict_batch(**args)
                 m_cand, s_cand, _ = cand.predict_batch(**args)
-                iou = mask_ious(m_ref, m_cand).ravel()
+                iou = mask_iou(m_ref, m_cand).ravel()
                 ious.append(iou)
                 by_kind.setdefault(batch.kind, []).append(iou)
                 score_diffs.append(np.abs(s_ref - s_cand).ravel())
