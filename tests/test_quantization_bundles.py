@@ -71,6 +71,23 @@ def test_metadata_records_recipe_and_accuracy(ort_bundle: Path, fp32_bundle: Pat
     assert quant["source"]["encoder_sha256"] == source.sha256("encoder")
 
 
+def test_decoder_recipe_quantizes_the_factored_decoder(fp32_bundle: Path, tmp_path: Path) -> None:
+    recipe = get_recipe("ort-int8-decoder").replace(**FAST)
+    out = tmp_path / "int8-decoder"
+    quantize_bundle(fp32_bundle, out, backend="onnxruntime", recipe=recipe, min_mask_iou=RELAXED_IOU, search=False)
+    graph = onnx.load(str(out / "decoder.onnx")).graph
+    weights = {i.name: len(i.dims) for i in graph.initializer}
+    lowered = [n for n in graph.node if n.op_type == "MatMulIntegerToFloat"]
+    assert lowered and all(weights[n.input[1]] == 2 for n in lowered)
+    # the per-head products with 3-D constant weights stay float MatMuls
+    assert any(n.op_type == "MatMul" and weights.get(n.input[1], 0) == 3 for n in graph.node)
+    image, boxes = scene()
+    predictor = SamPredictor.from_bundle(out)
+    predictor.set_image(image)
+    masks, scores, _ = predictor.predict(box=boxes[0])
+    assert masks.shape == (3, *image.shape[:2]) and np.isfinite(scores).all()
+
+
 def test_quantized_bundle_names_its_runtime(ort_bundle: Path) -> None:
     pytest.importorskip("openvino")
     with pytest.raises(BundleError, match="quantized for onnxruntime"):

@@ -82,7 +82,7 @@ def prepare(src: str | os.PathLike[str], workdir: Path, recipe: QuantRecipe) -> 
 
 def excluded_nodes(model: Any, recipe: QuantRecipe, extra: Iterable[str] = ()) -> list[str]:
     """Quantizable nodes of ``model`` that ``recipe`` (plus ``extra`` names) keeps in float."""
-    from edgesam.quantization.ort_graph import activation_matmuls
+    from edgesam.quantization.ort_graph import activation_matmuls, batched_weight_matmuls
 
     names = [n.name for n in model.graph.node]
     known = set(names)
@@ -96,6 +96,7 @@ def excluded_nodes(model: Any, recipe: QuantRecipe, extra: Iterable[str] = ()) -
         out += [n for n in names if rx.search(n) and n not in out]
     if not recipe.quantize_activation_matmuls:
         out += [n for n in activation_matmuls(model) if n not in out]
+    out += [n for n in batched_weight_matmuls(model) if n not in out]
     return out
 
 

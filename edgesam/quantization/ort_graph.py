@@ -28,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "activation_matmuls",
+    "batched_weight_matmuls",
     "fuse_gelu",
     "lower_matmuls",
     "name_nodes",
@@ -170,10 +171,19 @@ def activation_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] not in inits]
 
 
+def batched_weight_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
+    """Names of MatMul nodes with a constant weight of rank other than 2 (the factored decoder's
+    per-head products): ONNX Runtime's integer MatMul kernels reject per-channel scales on them."""
+    rank = {i.name: len(i.dims) for i in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and rank.get(n.input[1], 2) != 2]
+
+
 def quantizable_nodes(model, op_types: Iterable[str], *, activation_matmuls_too: bool = False) -> list[str]:  # type: ignore[no-untyped-def]
     """Names of the nodes a recipe would quantize, in graph order."""
     wanted = set(op_types)
-    skip = set() if activation_matmuls_too else set(activation_matmuls(model))
+    skip = set(batched_weight_matmuls(model))
+    if not activation_matmuls_too:
+        skip |= set(activation_matmuls(model))
     return [n.name for n in model.graph.node if n.op_type in wanted and n.name not in skip]
 
 
