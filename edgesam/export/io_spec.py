@@ -39,4 +39,4 @@ SAM_DECODER_INPUTS = (*DECODER_INPUTS, "orig_im_size")
 SAM_DECODER_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 # Recorded as ``decoder_graph`` in the bundle metadata: which formulation the decoder graphs
 # trace (``edgesam.models.factored_decoder``). Caches re-export bundles written before it.
-DECODER_GRAPH = "factored-1"
+DECODER_GRAPH = "factored-2"
