@@ -9,7 +9,9 @@ In one process and on one backend instance:
    before and right after each run and averaged, in wall time and in process CPU time (with
    ``--threads 1`` the CPU-time ratio barely depends on what else runs on the machine);
    ``--no-filter`` adds a worst case with the IoU/stability filters off (every one of the
-   3,072 candidate masks is upscaled and scored);
+   3,072 candidate masks is upscaled and scored). On ONNX Runtime also a ceiling: the decoder's
+   MACs per prompt at this machine's fp32 GEMM peak plus its other kernels' measured time
+   (``benchmarks/ort_profile.py``), times the prompts, plus one encoder pass;
 2. ``stream``: a synthetic 640x480 video of a moving disc through ``StreamSegmenter`` +
    ``Tracker``, once paced like a camera (``--camera-fps``, stale frames dropped) and once
    lossless (every frame encoded): FPS, p50/p90 latency, dropped frames.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +41,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 
@@ -71,13 +75,18 @@ def _timed(fn: Any) -> tuple[Any, float, float]:
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _encoder(backend: Any, image: np.ndarray, runs: int) -> dict[str, float]:
-    """Median wall and CPU milliseconds of ``backend.encode`` (after one warm-up call)."""
+def _preprocess(backend: Any, image: np.ndarray) -> np.ndarray:
+    """The encoder input ``[1, 3, S, S]`` for ``image``, as the predictor makes it."""
     from edgesam.predictor.transforms import normalize_and_pad, resize_longest_side
 
     size = int(backend.image_size)
-    x = normalize_and_pad(resize_longest_side(image, size), np.asarray(backend.pixel_mean, np.float32),
-                          np.asarray(backend.pixel_std, np.float32), size)  # fmt: skip
+    return normalize_and_pad(resize_longest_side(image, size), np.asarray(backend.pixel_mean, np.float32),
+                             np.asarray(backend.pixel_std, np.float32), size)  # fmt: skip
+
+
+def _encoder(backend: Any, image: np.ndarray, runs: int) -> dict[str, float]:
+    """Median wall and CPU milliseconds of ``backend.encode`` (after one warm-up call)."""
+    x = _preprocess(backend, image)
     backend.encode(x)
     times = np.array([_timed(lambda: backend.encode(x))[1:] for _ in range(runs)]) * 1000.0
     return {"wall_ms": float(np.median(times[:, 0])), "cpu_ms": float(np.median(times[:, 1])), "runs": runs}
@@ -103,6 +112,32 @@ def _everything(backend: Any, image: np.ndarray, **options: Any) -> dict[str, An
         del gen.predictor.backend.decode
     return {"seconds": seconds, "cpu_seconds": cpu, "masks": len(records), "decoder_calls": calls["n"],
             "prompts": calls["prompts"]}  # fmt: skip
+
+
+def _ort_ceiling(decoder: Path, backend: Any, image: np.ndarray, prompts: int, threads: int) -> dict[str, float]:
+    """Decoder cost per prompt if every GEMM ran at this machine's fp32 peak (ONNX Runtime).
+
+    ``prompts`` single-point prompts in batches of 64 (the generator's default): their MACs at the
+    measured fp32 GEMM peak plus the measured time of the decoder's other kernels (LayerNorm,
+    GELU, softmax, adds, transposes), which ONNX Runtime runs unfused.
+    """
+    from ort_profile import gemm_peaks, graph_macs, kernel_split
+
+    from edgesam.export.io_spec import DECODER_INPUTS
+
+    batch = 64
+    embedding = backend.encode(_preprocess(backend, image))
+    side = 4 * embedding.shape[-1]
+    coords = np.random.default_rng(0).random((batch, 2, 2), np.float32) * float(backend.image_size)
+    labels = np.tile(np.array([[1.0, -1.0]], np.float32), (batch, 1))
+    masks = np.zeros((batch, 1, side, side), np.float32)
+    feeds = dict(zip(DECODER_INPUTS, (embedding, coords, labels, masks, np.zeros(batch, np.float32))))
+    macs = graph_macs(decoder, feeds) / batch
+    other_ms = kernel_split(decoder, feeds, threads)["other"] / batch
+    peak = gemm_peaks(threads)["fp32"]
+    per_prompt = 2 * macs / (peak * 1e9) * 1e3 + other_ms
+    return {"decoder_gmac_per_prompt": macs / 1e9, "fp32_peak_gflops": peak, "other_kernels_ms_per_prompt": other_ms,
+            "ceiling_ms_per_prompt": per_prompt, "prompts": prompts}  # fmt: skip
 
 
 def _stream(backend: Any, frames: np.ndarray, start: tuple[float, float], camera_fps: float | None) -> dict[str, Any]:
@@ -138,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from edgesam.bench.sources import prepare_source
+    from edgesam.export import load_bundle
     from edgesam.runtimes.loader import load_backend
 
     if args.checkpoint:
@@ -180,6 +216,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{enc['cpu_ms']:.0f} ms CPU; everything 32x32 {name}: {r['seconds']:.2f} s = {r['x_encoder']:.1f}x "
               f"encoder ({r['x_encoder_cpu']:.1f}x in CPU time); {r['masks']} masks, {r['prompts']} prompts in "
               f"{r['decoder_calls']} decoder calls")  # fmt: skip
+    if backend.name == "onnxruntime":
+        plain = result["everything"]["plain"]
+        enc_ms = (plain["encoder"]["before"]["wall_ms"] + plain["encoder"]["after"]["wall_ms"]) / 2
+        decoder = load_bundle(source.bundle, check_hashes=False).path("decoder")
+        c = _ort_ceiling(decoder, backend, image, plain["prompts"], args.threads or os.cpu_count() or 1)
+        c["x_encoder"] = (enc_ms + c["prompts"] * c["ceiling_ms_per_prompt"]) / enc_ms
+        result["ort_ceiling"] = c
+        print(f"ONNX Runtime ceiling: decoder {c['decoder_gmac_per_prompt']:.3f} GMAC per prompt at the fp32 peak "
+              f"({c['fp32_peak_gflops']:.0f} GFLOP/s) + {c['other_kernels_ms_per_prompt']:.2f} ms of other kernels = "
+              f"{c['ceiling_ms_per_prompt']:.2f} ms per prompt; {c['prompts']} prompts + one encoder pass >= "
+              f"{c['x_encoder']:.1f}x encoder, post-processing not counted")  # fmt: skip
     frames, start = _disc_video(args.frames, *args.video)
     result["stream"] = []
     for fps in (args.camera_fps, None):

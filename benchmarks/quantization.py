@@ -15,7 +15,12 @@ Latency: ``backend.encode`` on one pre-processed image, round-robin over the var
 background load hits all of them alike) after warm-up; wall-clock p50/min and process CPU
 time per call. Also measured in the same run: the machine's int8 and fp32 GEMM throughput
 (ONNX Runtime MatMulInteger / MatMul, 2048^3), from which the encoder's INT8 floor is
-``2 * encoder MACs / int8 peak``. Fidelity: :func:`edgesam.quantization.compare_predictors`
+``2 * encoder MACs / int8 peak``, and a profile of the ``ort-int8`` encoder (ONNX Runtime's
+per-kernel times): integer kernels, Quantize/Dequantize, float GEMMs (the attention's activation
+MatMuls) and the float work ONNX Runtime's CPU kernels run unfused in any INT8 graph (GELU,
+LayerNorm, softmax, adds, window transposes); ``fp32 p50 / (int8 floor + the non-GEMM
+float work)`` is the best speed-up ONNX Runtime's kernels can reach on this model
+(``benchmarks/ort_profile.py``). Fidelity: :func:`edgesam.quantization.compare_predictors`
 against ``ort-fp32`` on held-out sample scenes with generated point and box prompts.
 
     python benchmarks/quantization.py --arch vit_t --image-size 1024 --threads 2 --rounds 7 --json q.json
@@ -36,56 +41,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-
-def encoder_macs(onnx_path: Path) -> int:
-    """Multiply-accumulates of the Conv and MatMul/Gemm nodes of a static-shape graph."""
-    import onnx
-
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(onnx_path)))
-    g = model.graph
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in (*g.value_info, *g.input, *g.output)}  # fmt: skip
-    shapes.update({i.name: list(i.dims) for i in g.initializer})
-    macs = 0
-    for n in g.node:
-        if n.op_type == "Conv" and n.output[0] in shapes and n.input[1] in shapes:
-            w = shapes[n.input[1]]
-            macs += int(np.prod(shapes[n.output[0]])) * int(np.prod(w[1:]))
-        elif n.op_type in ("MatMul", "Gemm") and n.input[0] in shapes and n.output[0] in shapes:
-            macs += int(np.prod(shapes[n.output[0]])) * int(shapes[n.input[0]][-1])
-    return macs
-
-
-def gemm_peaks(threads: int, size: int = 2048, runs: int = 5) -> dict[str, float]:
-    """Best-of-``runs`` GOP/s of ONNX Runtime fp32 MatMul and int8 MatMulInteger on ``size``^3."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    def model(op: str, dtype: int, wdtype: int) -> bytes:
-        graph = helper.make_graph(
-            [helper.make_node(op, ["a", "b"], ["y"])], "g",
-            [helper.make_tensor_value_info("a", dtype, [size, size]), helper.make_tensor_value_info("b", wdtype, [size, size])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT if op == "MatMul" else TensorProto.INT32, [size, size])],
-        )  # fmt: skip
-        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-
-    rng = np.random.default_rng(0)
-    cases = {
-        "fp32": (model("MatMul", TensorProto.FLOAT, TensorProto.FLOAT),
-                 {"a": rng.standard_normal((size, size), np.float32), "b": rng.standard_normal((size, size), np.float32)}),
-        "int8": (model("MatMulInteger", TensorProto.UINT8, TensorProto.INT8),
-                 {"a": rng.integers(0, 255, (size, size), dtype=np.uint8), "b": rng.integers(-127, 127, (size, size), dtype=np.int8)}),
-    }  # fmt: skip
-    out: dict[str, float] = {}
-    for name, (blob, feeds) in cases.items():
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        session = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
-        session.run(None, feeds)
-        best = min(_timed(lambda: session.run(None, feeds))[0] for _ in range(runs))
-        out[name] = 2 * size**3 / best / 1e9
-    return out
+from ort_profile import gemm_peaks, graph_macs, kernel_split  # noqa: E402
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
@@ -129,6 +87,7 @@ def _file_mb(bundle: Path) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from edgesam.export.io_spec import ENCODER_INPUTS
     from edgesam.quantization import CalibrationSet, compare_predictors
     from edgesam.runtimes.loader import load_backend
 
@@ -159,7 +118,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for name, backend in backends.items():
             samples[name].append(_timed(lambda b=backend: b.encode(x)))
     peaks = gemm_peaks(t)
-    macs = encoder_macs(fp32 / "encoder.onnx")
+    feed = {ENCODER_INPUTS[0]: x}
+    macs = graph_macs(fp32 / "encoder.onnx", feed)
 
     held = CalibrationSet.from_samples(args.heldout, seed=50_000, image_size=size,
                                        pixel_mean=backends["ort-fp32"].pixel_mean, pixel_std=backends["ort-fp32"].pixel_std)  # fmt: skip
@@ -178,19 +138,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "score_abs_diff": report.score_abs_diff_mean,
         })  # fmt: skip
     floor_ms = 2 * macs / (peaks["int8"] * 1e9) * 1e3
+    kernel_ms = kernel_split(plan["ort-int8"][0] / "encoder.onnx", feed, t)
     return {
         "bundle": str(fp32), "image_size": size, "threads": t, "rounds": args.rounds, "encoder_gmac": macs / 1e9,
         "gemm_peak_gops": peaks, "int8_floor_ms": floor_ms, "fp32_floor_ms": 2 * macs / (peaks["fp32"] * 1e9) * 1e3,
+        "ort_int8_kernel_ms": kernel_ms, "ort_int8_ceiling": base_ms / (floor_ms + kernel_ms["other"]),
         "heldout_images": args.heldout, "prompts_per_image": args.prompts, "rows": rows,
     }  # fmt: skip
 
 
 def table(result: dict[str, Any]) -> str:
     """Markdown table of :func:`run`'s result."""
+    kernel_ms = result["ort_int8_kernel_ms"]
+    split = {k: v / sum(kernel_ms.values()) for k, v in kernel_ms.items()}
     lines = [
         f"encoder {result['encoder_gmac']:.1f} GMAC at {result['image_size']} px, {result['threads']} thread(s); "
         f"GEMM peak int8 {result['gemm_peak_gops']['int8']:.0f} GOP/s, fp32 {result['gemm_peak_gops']['fp32']:.0f} "
         f"GFLOP/s -> floor int8 {result['int8_floor_ms']:.0f} ms, fp32 {result['fp32_floor_ms']:.0f} ms",
+        f"ort-int8 kernel time: {100 * split['integer']:.0f}% integer GEMM/conv, {100 * split['qdq']:.0f}% Q/DQ, "
+        f"{100 * split['float_gemm']:.0f}% float GEMM (attention), {100 * split['other']:.0f}% other float work "
+        f"({kernel_ms['other']:.0f} ms) -> ONNX Runtime ceiling {result['ort_int8_ceiling']:.2f}x vs ort-fp32 "
+        "(every GEMM at the int8 floor, no Q/DQ, the other float work as measured)",
         "",
         "| variant | runs as | p50 ms | min ms | CPU ms | x vs ort-fp32 | x floor | MB | emb. cos (min) | mask IoU mean (min) | score diff |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
