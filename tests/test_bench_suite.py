@@ -14,7 +14,7 @@ from bundle_fixtures import SIZE, small_bundle, small_model
 from edgesam.bench import ResultsDirError, TimingPlan, TimingStats, current_rss_mb, load_rows
 from edgesam.bench.cases import BudgetPlans
 from edgesam.bench.coldstart import measure_cold_start
-from edgesam.bench.fidelity import embedding_cosine
+from edgesam.metrics import embedding_cosine
 from edgesam.metrics import mask_iou
 from edgesam.bench.skips import load_skips, write_bench_report
 from edgesam.bench.sources import ModelSource
@@ -105,6 +105,10 @@ def test_fidelity_figures() -> None:
     x = np.arange(12, dtype=np.float32).reshape(1, 3, 2, 2)
     assert embedding_cosine(x, 2 * x) == pytest.approx(1.0)
     assert embedding_cosine(x, -x) == pytest.approx(-1.0)
+    zero = np.zeros_like(x)
+    assert embedding_cosine(zero, zero) == 1.0 and embedding_cosine(zero, x) == 0.0
+    with pytest.raises(ValueError, match="embedding shapes differ"):
+        embedding_cosine(x, x[..., :1])
 
 
 # --------------------------------------------------------------------------- results folder

@@ -12,11 +12,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgesam.metrics import mask_iou
+from edgesam.metrics import embedding_cosine, mask_iou
 
 from .workload import Prompts
 
-__all__ = ["Outputs", "collect_outputs", "compare_outputs", "embedding_cosine"]
+__all__ = ["Outputs", "collect_outputs", "compare_outputs"]
 
 
 @dataclass(frozen=True)
@@ -47,20 +47,6 @@ def collect_outputs(predictor: Any, scenes: Sequence[Prompts]) -> Outputs:
         masks.append(np.concatenate([m_pt.reshape(-1, h, w), m_box.reshape(-1, h, w)]).astype(bool))
         scores.append(np.concatenate([s_pt.reshape(-1), s_box.reshape(-1)]).astype(np.float32))
     return Outputs(tuple(embeddings), tuple(masks), tuple(scores))
-
-
-def embedding_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of two embeddings flattened to vectors (1.0 for two zero vectors)."""
-    x = np.asarray(a, dtype=np.float64).reshape(-1)
-    y = np.asarray(b, dtype=np.float64).reshape(-1)
-    if x.shape != y.shape:
-        raise ValueError(f"embedding shapes differ: {np.shape(a)} vs {np.shape(b)}")
-    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
-    if nx == 0 and ny == 0:
-        return 1.0
-    if nx == 0 or ny == 0:
-        return 0.0
-    return float(np.dot(x, y) / (nx * ny))
 
 
 def compare_outputs(candidate: Outputs, reference: Outputs) -> dict[str, float]:

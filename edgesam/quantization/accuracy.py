@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesam.metrics import mask_iou
+from edgesam.metrics import embedding_cosine, mask_iou
 from edgesam.quantization.calibration import CalibrationSet
 
 __all__ = [
@@ -87,12 +87,6 @@ class AccuracyReport:
         )
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    x, y = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
-    denom = float(np.linalg.norm(x) * np.linalg.norm(y))
-    return float(x @ y / denom) if denom > 0 else float(np.array_equal(x, y))
-
-
 def compare_predictors(
     reference: Any,
     candidate: Any,
@@ -124,7 +118,7 @@ def compare_predictors(
     for index, item in enumerate(images.images):
         ref.set_image(item.image)
         cand.set_image(item.image)
-        cosines.append(_cosine(ref.get_image_embedding(), cand.get_image_embedding()))
+        cosines.append(embedding_cosine(ref.get_image_embedding(), cand.get_image_embedding()))
         for batch in images.prompts(index, prompts_per_image, seed=seed):
             prompts += batch.size
             for multimask in (True, False):
