@@ -62,6 +62,23 @@ def test_compact_folds_shape_subgraphs_without_changing_outputs(tmp_path_factory
     np.testing.assert_array_equal(run(after), expected)
 
 
+def test_save_ir_without_openvino_private_folding_warns_and_writes(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openvino")
+    import sys
+
+    from edgesam.quantization.openvino_int8 import read_model, save_ir
+
+    model = read_model(small_bundle(tmp_path_factory) / "encoder.onnx")
+    ops = len(model.get_ordered_ops())
+    monkeypatch.setitem(sys.modules, "openvino._offline_transformations", None)  # an OpenVINO without it
+    with pytest.warns(RuntimeWarning, match="constant folding is unavailable"):
+        xml, weights = save_ir(model, tmp_path, "encoder")
+    assert xml.is_file() and weights.is_file()
+    assert len(read_model(xml).get_ordered_ops()) == ops  # saved as it was, nothing folded
+
+
 def test_tensorrt_fp16_engine_pins_layers_to_fp32(tmp_path_factory: pytest.TempPathFactory) -> None:
     from edgesam.quantization.tensorrt_int8 import build_fp16_engine, tensorrt_available
 
