@@ -75,18 +75,11 @@ def _timed(fn: Any) -> tuple[Any, float, float]:
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _preprocess(backend: Any, image: np.ndarray) -> np.ndarray:
-    """The encoder input ``[1, 3, S, S]`` for ``image``, as the predictor makes it."""
-    from edgesam.predictor.transforms import normalize_and_pad, resize_longest_side
-
-    size = int(backend.image_size)
-    return normalize_and_pad(resize_longest_side(image, size), np.asarray(backend.pixel_mean, np.float32),
-                             np.asarray(backend.pixel_std, np.float32), size)  # fmt: skip
-
-
 def _encoder(backend: Any, image: np.ndarray, runs: int) -> dict[str, float]:
     """Median wall and CPU milliseconds of ``backend.encode`` (after one warm-up call)."""
-    x = _preprocess(backend, image)
+    from edgesam.bench.cases import model_input
+
+    x = model_input(backend, image)
     backend.encode(x)
     times = np.array([_timed(lambda: backend.encode(x))[1:] for _ in range(runs)]) * 1000.0
     return {"wall_ms": float(np.median(times[:, 0])), "cpu_ms": float(np.median(times[:, 1])), "runs": runs}
@@ -123,10 +116,11 @@ def _ort_ceiling(decoder: Path, backend: Any, image: np.ndarray, prompts: int, t
     """
     from ort_profile import gemm_peaks, graph_macs, kernel_split
 
+    from edgesam.bench.cases import model_input
     from edgesam.export.io_spec import DECODER_INPUTS
 
     batch = 64
-    embedding = backend.encode(_preprocess(backend, image))
+    embedding = backend.encode(model_input(backend, image))
     side = 4 * embedding.shape[-1]
     coords = np.random.default_rng(0).random((batch, 2, 2), np.float32) * float(backend.image_size)
     labels = np.tile(np.array([[1.0, -1.0]], np.float32), (batch, 1))

@@ -65,6 +65,7 @@ def _scenes(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _parity(backends: dict[str, Any], scenes: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, float]]:
+    from edgesam.metrics import mask_iou
     from edgesam.predictor import SamPredictor
 
     ref = SamPredictor(backends["torch"])
@@ -83,9 +84,7 @@ def _parity(backends: dict[str, Any], scenes: list[tuple[np.ndarray, np.ndarray]
                 (ours.predict_batch(boxes=boxes)[0], ref.predict_batch(boxes=boxes)[0]),
             ]  # fmt: skip
             for a, b in pairs:
-                a, b = a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])
-                inter, union = (a & b).sum(axis=(1, 2)), (a | b).sum(axis=(1, 2))
-                ious.extend(np.where(union == 0, 1.0, inter / np.maximum(union, 1)).tolist())
+                ious.extend(mask_iou(a, b).reshape(-1).tolist())
         result[name] = {"embedding_rel_error": max(errs), "mean_mask_iou": float(np.mean(ious)),
                         "min_mask_iou": float(np.min(ious)), "masks": len(ious)}  # fmt: skip
     return result
@@ -94,14 +93,12 @@ def _parity(backends: dict[str, Any], scenes: list[tuple[np.ndarray, np.ndarray]
 def _cases(backend: Any, image: np.ndarray, boxes: np.ndarray) -> dict[str, Callable[[], object]]:
     from edgesam.predictor import SamPredictor
 
-    from edgesam.predictor.transforms import normalize_and_pad, resize_longest_side
+    from edgesam.bench.cases import model_input
 
     p = SamPredictor(backend)
     p.set_image(image)
-    x = backend
-
     s = backend.image_size
-    model_input = normalize_and_pad(resize_longest_side(image, s), backend.pixel_mean, backend.pixel_std, s)
+    x = model_input(backend, image)
     embed = p.get_image_embedding()
     grid = embed.shape[-1]
 
@@ -113,9 +110,9 @@ def _cases(backend: Any, image: np.ndarray, boxes: np.ndarray) -> dict[str, Call
 
     one, many = decoder_args(1), decoder_args(16)
     return {
-        "encoder": lambda: x.encode(model_input),
-        "decoder_1click": lambda: x.decode(embed, *one),
-        "decoder_16boxes": lambda: x.decode(embed, *many),
+        "encoder": lambda: backend.encode(x),
+        "decoder_1click": lambda: backend.decode(embed, *one),
+        "decoder_16boxes": lambda: backend.decode(embed, *many),
     }
 
 

@@ -70,11 +70,10 @@ FULL_BUDGET = BudgetPlans(
 )
 
 
-def model_input(predictor: Any, image: np.ndarray) -> np.ndarray:
-    """The float32 ``[1, 3, S, S]`` encoder input the predictor makes from `image`."""
+def model_input(backend: Any, image: np.ndarray) -> np.ndarray:
+    """The float32 ``[1, 3, S, S]`` encoder input a predictor on `backend` makes from RGB `image`."""
     from edgesam.predictor.transforms import normalize_and_pad, resize_longest_side
 
-    backend = predictor.backend
     size = int(backend.image_size)
     mean = np.asarray(backend.pixel_mean, dtype=np.float32).reshape(3)
     std = np.asarray(backend.pixel_std, dtype=np.float32).reshape(3)
@@ -97,7 +96,7 @@ def time_cases(predictor: Any, work: Workload, budget: BudgetPlans,
     """
     out: dict[str, TimingStats] = {}
     backend = predictor.backend
-    x = model_input(predictor, work.image)
+    x = model_input(backend, work.image)
     pt, lbl = work.point, work.point_label
 
     step("encoder")

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgesam.export.bundle import Bundle, BundleError, load_bundle
 from edgesam.export.io_spec import DECODER_INPUTS
+from edgesam.metrics import mask_iou
 
 __all__ = ["GoldenMismatchError", "GoldenResult", "check_golden", "load_golden"]
 
@@ -74,9 +75,7 @@ def check_golden(
     a, b = np.asarray(masks) > thr, gold["low_res_masks"] > thr
     if a.shape != b.shape:
         raise GoldenMismatchError(f"backend returned masks of shape {a.shape}, expected {b.shape}")
-    inter = np.logical_and(a, b).sum(axis=(-2, -1))
-    union = np.logical_or(a, b).sum(axis=(-2, -1))
-    ious = np.where(union == 0, 1.0, inter / np.maximum(union, 1))
+    ious = mask_iou(a, b)
     result = GoldenResult(
         embedding_rel_error=embed_err,
         mask_iou=float(ious.mean()),
