@@ -15,6 +15,7 @@ than ``MACs / peak + the time of the other kernels``, which ONNX Runtime runs on
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -68,7 +69,7 @@ def _profile(onnx_path: Path, feeds: Mapping[str, np.ndarray], threads: int, run
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.enable_profiling = True
-    options.profile_file_prefix = str(Path(onnx_path).parent / "kernel-profile")
+    options.profile_file_prefix = str(Path(tempfile.gettempdir()) / "edgesam-kernel-profile")  # not in the bundle
     if not optimize:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
