@@ -1,4 +1,5 @@
-"""``edgesam stream``: track a clicked/boxed object through a video -> annotated MP4 + FPS/latency."""
+"""``edgesam stream``: track a clicked/boxed object through a video -> annotated MP4 + FPS/latency;
+or segment a ROS bag / MCAP camera topic into another bag (see :mod:`.stream_bag`)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ from typing import Any
 import numpy as np
 
 from .common import add_model_arguments, load_predictor, parse_box, parse_point
+from .stream_bag import add_bag_arguments, run_bag
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("stream", help="track an object through a video, encoding in the background")
-    p.add_argument("video", help="video file, or a camera index (0, 1, ...)")
+    p.add_argument("video", help="video file, camera index (0, 1, ...), or a ROS bag / MCAP file / ROS 2 bag folder")
     add_model_arguments(p)
     p.add_argument("--point", type=parse_point, metavar="X,Y", help="click on the object in the first frame")
     p.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="box around the object in the first frame")
-    p.add_argument("--out", required=True, help="output video (MP4, mp4v codec)")
+    p.add_argument("-o", "--out", help="output video (MP4, mp4v codec); for a bag: .mcap file or ROS 2 bag folder")
     p.add_argument("--every-frame", action="store_true",
                    help="encode every frame (offline); default: read at the video's frame rate like a live "
                         "camera and drop frames the encoder cannot keep up with")  # fmt: skip
@@ -28,6 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-latency-frames", type=int, default=1, help="frames that may wait for the encoder (1)")
     p.add_argument("--max-frames", type=int, help="stop after this many input frames")
     p.add_argument("--json", dest="json_out", help="also write the stream statistics as JSON")
+    add_bag_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -77,9 +80,14 @@ class _Writer:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgesam.robots.bagread import is_bag
     from edgesam.stream import StreamSegmenter, Tracker, open_source
     from edgesam.viz import overlay
 
+    if is_bag(args.video):
+        return run_bag(args)
+    if args.out is None:
+        raise ValueError("give --out OUT.mp4 for the annotated video")
     if args.point is None and args.box is None:
         raise ValueError("give --point X,Y and/or --box X0,Y0,X1,Y1 for the object to track")
     source = open_source(_source(args.video))

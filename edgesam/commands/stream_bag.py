@@ -1,0 +1,70 @@
+"""``edgesam stream BAG ...``: segment a camera topic of a ROS bag / MCAP file into another bag."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .common import load_predictor
+
+
+def add_bag_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of bag input (ROS 1 .bag, ROS 2 bag folder, .mcap, .db3)."""
+    g = p.add_argument_group("ROS bags and MCAP (input: .bag, .mcap, .db3 or a ROS 2 bag folder; needs edgesam[ros])")
+    g.add_argument("--topic", help="image topic (sensor_msgs/Image or CompressedImage; default: the only one)")
+    g.add_argument("--prompt-topic", help="vision_msgs/Detection2DArray topic: its boxes prompt each frame")
+    g.add_argument("--stamp-tolerance", type=float, default=0.01, metavar="S",
+                   help="largest header-stamp difference between a frame and its detections (0.01 s)")
+    g.add_argument("--copy-input", action="store_true", help="also copy the image and prompt topics to the output")
+    g.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
+                   help="storage of an output bag folder (default mcap); a .mcap output is a plain MCAP file")
+    g.add_argument("--foxglove", nargs="?", type=int, const=8765, metavar="PORT",
+                   help="serve the overlay to Foxglove on ws://127.0.0.1:PORT (default 8765)")  # fmt: skip
+
+
+def run_bag(args: argparse.Namespace) -> int:
+    from edgesam.robots import LiveView, segment_bag
+
+    if args.out is None and args.foxglove is None:
+        raise ValueError("give -o OUT (.mcap file or ROS 2 bag folder) and/or --foxglove [PORT]")
+    if args.prompt_topic and (args.point is not None or args.box is not None):
+        raise ValueError("give either --prompt-topic or --point/--box, not both")
+    if not args.prompt_topic and args.point is None and args.box is None:
+        raise ValueError("give --prompt-topic DETECTIONS, or --point X,Y and/or --box X0,Y0,X1,Y1 to track one object")
+    if args.copy_input and args.out is None:
+        raise ValueError("--copy-input needs -o OUT")
+    predictor = load_predictor(args)
+    live = None
+    if args.foxglove is not None:
+        live = LiveView(port=args.foxglove)
+        print(f"live view: open {live.url} in Foxglove (topics /edgesam/overlay, /edgesam/annotations)")
+    try:
+        stats = segment_bag(
+            predictor,
+            args.video,
+            output=args.out,
+            topic=args.topic,
+            prompt_topic=args.prompt_topic,
+            point=None if args.point is None else args.point[:2],
+            box=args.box,
+            tolerance_s=args.stamp_tolerance,
+            copy_input=args.copy_input,
+            storage=args.storage,
+            live=live,
+            max_frames=args.max_frames,
+            use_mask_input=not args.no_mask_input,
+        )
+    finally:
+        if live is not None:
+            live.close()
+    print(stats)
+    if args.prompt_topic:
+        print(f"{stats.frames_without_detections} frames had no detections within {args.stamp_tolerance:g} s; "
+              f"{stats.detections_unmatched} detection messages matched no frame")  # fmt: skip
+    if args.out is not None:
+        print(f"-> {args.out} ({', '.join(f'{t}: {n}' for t, n in stats.topics.items())})")
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(stats.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return 0
