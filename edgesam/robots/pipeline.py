@@ -20,7 +20,7 @@ import numpy as np
 from edgesam.robots.bagread import BagFrame, BagReader, stamp_ns
 from edgesam.robots.bagwrite import BagWriter
 from edgesam.robots.detections import Detections, build_detection_array, match_stamps, parse_detection_array
-from edgesam.robots.msgdefs import DETECTION_ARRAY, IMAGE, output_typestore
+from edgesam.robots.msgdefs import DETECTION_ARRAY, IMAGE, normalize_type, output_typestore
 
 __all__ = ["BagRunStats", "FrameResult", "instance_mask", "read_detections", "segment_bag"]
 
@@ -127,16 +127,44 @@ def _image_msg(store: Any, header: Any, mask: np.ndarray) -> Any:
                     data=np.ascontiguousarray(mask).reshape(-1))  # fmt: skip
 
 
+def _convert(msg: Any, store: Any) -> Any:
+    """A message of another typestore (e.g. a ROS 1 bag's, with ``Header.seq``) -> ``store``'s type."""
+    if not hasattr(msg, "__msgtype__"):
+        return [_convert(m, store) for m in msg] if isinstance(msg, list) else msg
+    cls = store.types.get(normalize_type(msg.__msgtype__))
+    if cls is None:
+        raise ValueError(f"no ROS 2 type {msg.__msgtype__}")
+    try:
+        return cls(**{name: _convert(getattr(msg, name), store) for name in cls.__dataclass_fields__
+                      if name != "__msgtype__"})  # fmt: skip
+    except (AttributeError, TypeError) as exc:
+        raise ValueError(f"{msg.__msgtype__} has another layout than ROS 2's ({exc})") from exc
+
+
 def _copy_topics(bag: BagReader, out: BagWriter, topics: Sequence[str]) -> None:
-    store = bag.reader.typestore
+    """Copy ``topics`` into ``out``: verbatim when the bag's type is the output's (or unknown
+    to it), else converted to the output's ROS 2 type (ROS 1 bags)."""
+    src, dst = bag.reader.typestore, output_typestore()
+    convert: dict[str, bool] = {}
     for topic in topics:
-        conn = bag.connections(topic)[0]
-        definition, _ = store.generate_msgdef(conn.msgtype, ros_version=2)
-        out.add_topic(topic, conn.msgtype, definition=definition, rihs01=store.hash_rihs01(conn.msgtype))
+        msgtype = bag.connections(topic)[0].msgtype
+        known = normalize_type(msgtype) in dst.types
+        convert[topic] = known and (not bag.is_ros2 or src.hash_rihs01(msgtype) != dst.hash_rihs01(msgtype))
+        if known:
+            out.add_topic(topic, normalize_type(msgtype))
+        else:
+            definition, _ = src.generate_msgdef(msgtype, ros_version=2)
+            out.add_topic(topic, msgtype, definition=definition, rihs01=src.hash_rihs01(msgtype))
     for conn, log_time, raw in bag.raw_messages(list(topics)):
-        if not bag.is_ros2:  # ROS 1 serialization -> CDR, through the bag's own types
-            raw = store.serialize_cdr(bag.deserialize(raw, conn.msgtype), conn.msgtype)
-        out.write_raw(conn.topic, log_time, raw)
+        if convert[conn.topic]:
+            try:
+                out.write(conn.topic, log_time, _convert(bag.deserialize(raw, conn.msgtype), dst))
+            except ValueError as exc:
+                raise ValueError(f"cannot copy {conn.topic} into the output: {exc}") from exc
+        elif not bag.is_ros2:
+            out.write_raw(conn.topic, log_time, src.serialize_cdr(bag.deserialize(raw, conn.msgtype), conn.msgtype))
+        else:
+            out.write_raw(conn.topic, log_time, raw)
 
 
 def segment_bag(

@@ -1,0 +1,186 @@
+"""edgesam stream on real bags: ROS 1, ROS 2 (sqlite3, MCAP), plain MCAP; round trips and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rosbags")
+pytest.importorskip("mcap")
+
+import edgesam  # noqa: E402
+from edgesam.cli import main  # noqa: E402
+from edgesam.robots import BagReader, instance_mask, segment_bag  # noqa: E402
+from edgesam.robots.bagread import stamp_ns  # noqa: E402
+from ros_bags import (  # noqa: E402
+    CAMERA, DETECTIONS, PERIOD, RECT_BOX, T0, camera_bag, disc_box, image_msg, scene, typestore, write_bag,
+)  # fmt: skip
+
+MASK, DETS = CAMERA + "/edgesam/mask", CAMERA + "/edgesam/detections"
+
+
+@pytest.fixture(scope="module")
+def predictor(one_torch_thread: Any) -> Any:
+    return edgesam.SamPredictor(edgesam.load_model("edgesam-demo"))
+
+
+def _read(path: Path, topic: str) -> list[Any]:
+    with BagReader(path) as bag:
+        return [bag.deserialize(raw, conn.msgtype) for conn, _, raw in bag.raw_messages([topic])]
+
+
+def _mask_array(msg: Any) -> np.ndarray:
+    assert msg.encoding == "mono8" and msg.step == msg.width
+    return np.asarray(msg.data, np.uint8).reshape(msg.height, msg.width)
+
+
+@pytest.mark.parametrize(("kind", "out_name", "storage"), [
+    ("ros1", "out.mcap", "mcap"),
+    ("ros2-sqlite3", "out_bag", "sqlite3"),
+    ("ros2-mcap", "out_bag", "mcap"),
+    ("mcap", "out.mcap", "mcap"),
+])  # fmt: skip
+def test_round_trip_matches_the_predictor_on_the_same_frames(tmp_path: Path, predictor: Any, kind: str,
+                                                            out_name: str, storage: str) -> None:  # fmt: skip
+    bag = camera_bag(tmp_path, kind, frames=3)
+    out = tmp_path / out_name
+    stats = segment_bag(predictor, bag, output=out, prompt_topic=DETECTIONS, storage=storage, copy_input=True)
+    assert stats.frames == 3 and stats.frames_prompted == 2
+    assert stats.frames_without_detections == 1  # frame 1 has no detections
+    assert stats.detections_unmatched == 1  # the detection halfway between frames 0 and 1
+    assert out.exists() and not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+    masks, dets, copied = _read(out, MASK), _read(out, DETS), _read(out, CAMERA)
+    assert len(masks) == len(dets) == len(copied) == 3
+    for i, (mask_msg, det_msg) in enumerate(zip(masks, dets)):
+        for msg in (mask_msg, det_msg):
+            assert stamp_ns(msg.header.stamp) == T0 + i * PERIOD and msg.header.frame_id == "camera"
+        got = _mask_array(mask_msg)
+        predictor.set_image(scene(i))
+        if i == 1:
+            assert not got.any() and len(det_msg.detections) == 0
+            continue
+        boxes = np.array([disc_box(i), RECT_BOX], np.float32)
+        want, scores, _ = predictor.predict_batch(boxes=boxes, multimask_output=False)
+        np.testing.assert_array_equal(got, instance_mask(want[:, 0]))
+        assert set(np.unique(got)) == {0, 1, 2}
+        assert [d.id for d in det_msg.detections] == [f"disc{i}", f"rect{i}"]
+        for d, mask, score in zip(det_msg.detections, want[:, 0], scores[:, 0]):
+            assert d.results[0].hypothesis.class_id == "thing"
+            assert d.results[0].hypothesis.score == pytest.approx(float(score), abs=1e-6)
+            ys, xs = np.nonzero(mask)
+            cx, cy = d.bbox.center.position.x, d.bbox.center.position.y
+            assert (cx - d.bbox.size_x / 2, cy - d.bbox.size_y / 2) == pytest.approx((xs.min(), ys.min()))
+            assert (cx + d.bbox.size_x / 2, cy + d.bbox.size_y / 2) == pytest.approx((xs.max(), ys.max()))
+    from edgesam.robots import decode_image
+
+    assert stamp_ns(copied[2].header.stamp) == T0 + 2 * PERIOD
+    np.testing.assert_array_equal(decode_image(copied[2]), scene(2))  # the input frame, copied across
+
+
+def test_compressed_images_and_the_tracker_through_the_cli(tmp_path: Path, predictor: Any, capsys: Any) -> None:
+    bag = camera_bag(tmp_path, "ros2-mcap", frames=3, compressed=True, detections=False)
+    with BagReader(bag) as reader:
+        frames = list(reader.frames(reader.image_topic(None)))
+    assert [f.stamp_ns for f in frames] == [T0 + i * PERIOD for i in range(3)]
+    for i, f in enumerate(frames):
+        np.testing.assert_array_equal(f.image, scene(i))  # PNG: lossless
+    out = tmp_path / "tracked.mcap"
+    x0, y0, x1, y1 = disc_box(0)
+    code = main(["stream", str(bag), "--checkpoint", "edgesam-demo", "--box", f"{x0},{y0},{x1},{y1}", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    masks = [_mask_array(m) for m in _read(out, MASK)]
+    assert len(masks) == 3
+    from edgesam.stream import Tracker
+
+    tracker = Tracker(box=disc_box(0))
+    for i, mask in enumerate(masks):  # what the tracker gives on the same frames
+        predictor.set_image(scene(i))
+        np.testing.assert_array_equal(mask, tracker.update(predictor).mask.astype(np.uint8))
+    ys, xs = np.nonzero(masks[0])
+    assert abs(xs.mean() - 30) < 6 and abs(ys.mean() - 48) < 6  # the disc in the first frame
+
+
+def test_the_cli_asks_for_an_output_and_a_prompt(tmp_path: Path, capsys: Any) -> None:
+    bag = camera_bag(tmp_path, "ros1", frames=1)
+    assert main(["stream", str(bag), "--checkpoint", "edgesam-demo", "--prompt-topic", DETECTIONS]) == 2
+    assert "give -o OUT" in capsys.readouterr().err
+    assert main(["stream", str(bag), "--checkpoint", "edgesam-demo", "-o", str(tmp_path / "o.mcap")]) == 2
+    assert "--prompt-topic" in capsys.readouterr().err
+
+
+def _cli_error(capsys: Any, *argv: str) -> str:
+    assert main(["stream", *argv, "--checkpoint", "edgesam-demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgesam stream: error:") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("kind", ["ros1", "mcap", "ros2-sqlite3"])
+def test_corrupt_or_truncated_bag_is_a_one_line_error(tmp_path: Path, capsys: Any, kind: str) -> None:
+    bag = camera_bag(tmp_path, kind, frames=3)
+    target = bag if bag.is_file() else next(bag.glob("*.db3"))
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 2] if kind != "ros2-sqlite3" else b"\0" * 512 + data[512:])
+    err = _cli_error(capsys, str(bag), "--prompt-topic", DETECTIONS, "-o", str(tmp_path / "o.mcap"))
+    assert "cannot read bag" in err
+    assert not (tmp_path / "o.mcap").exists()
+
+
+def test_garbage_file_with_a_bag_suffix(tmp_path: Path, capsys: Any) -> None:
+    bag = tmp_path / "x.bag"
+    bag.write_bytes(b"#ROSBAG V2.0\n" + b"\x07" * 100)
+    assert "cannot read bag" in _cli_error(capsys, str(bag), "--box", "1,1,5,5", "-o", str(tmp_path / "o.mcap"))
+
+
+def test_empty_topic_unknown_topic_wrong_prompt_type(tmp_path: Path, capsys: Any) -> None:
+    store = typestore("ros2-sqlite3")
+    msgs = [("/cam/left", "sensor_msgs/msg/Image", T0, image_msg(store, scene(0), "rgb8", T0)),
+            ("/cam/right", "sensor_msgs/msg/Image", T0, image_msg(store, scene(0), "rgb8", T0))]
+    bag = write_bag(tmp_path / "two", "ros2-sqlite3", msgs, store)
+    out = str(tmp_path / "o.mcap")
+    err = _cli_error(capsys, str(bag), "--box", "1,1,5,5", "-o", out)
+    assert "give --topic" in err and "/cam/left, /cam/right" in err
+    err = _cli_error(capsys, str(bag), "--topic", "/nope", "--box", "1,1,5,5", "-o", out)
+    assert "/nope is not in" in err and "image topics: /cam/left, /cam/right" in err
+    err = _cli_error(capsys, str(bag), "--topic", "/cam/left", "--prompt-topic", "/cam/right", "-o", out)
+    assert "/cam/right is sensor_msgs/msg/Image, expected vision_msgs/msg/Detection2DArray" in err
+
+    from rosbags.rosbag2 import Writer
+
+    empty = tmp_path / "empty"
+    with Writer(empty, version=9) as w:
+        w.add_connection(CAMERA, "sensor_msgs/msg/Image", typestore=store)
+    assert f"{CAMERA} has no messages" in _cli_error(capsys, str(empty), "--box", "1,1,5,5", "-o", out)
+    assert not Path(out).exists()
+
+
+def test_unsupported_encoding_in_a_bag_names_it(tmp_path: Path, capsys: Any) -> None:
+    bag = camera_bag(tmp_path, "ros1", frames=2, encoding="32FC1", detections=False)
+    err = _cli_error(capsys, str(bag), "--box", "1,1,5,5", "-o", str(tmp_path / "o.mcap"))
+    assert "message 0" in err and "'32FC1'" in err and "depth" in err
+    assert not list(tmp_path.glob("*.mcap")) and not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def test_16_bit_and_bayer_frames_are_converted(tmp_path: Path, predictor: Any) -> None:
+    for encoding in ("mono16", "bayer_rggb8"):
+        bag = camera_bag(tmp_path, "ros2-mcap", frames=2, encoding=encoding, stem=encoding)
+        stats = segment_bag(predictor, bag, output=tmp_path / f"{encoding}.mcap", prompt_topic=DETECTIONS)
+        assert stats.frames == 2 and stats.objects == 2
+        assert any(_mask_array(m).any() for m in _read(tmp_path / f"{encoding}.mcap", MASK))
+
+
+def test_an_interrupted_run_leaves_no_output(tmp_path: Path, predictor: Any) -> None:
+    bag = camera_bag(tmp_path, "mcap", frames=3)
+
+    def stop(result: Any) -> None:
+        if result.frame.index == 1:
+            raise KeyboardInterrupt
+
+    for out in (tmp_path / "o.mcap", tmp_path / "o_bag"):
+        with pytest.raises(KeyboardInterrupt):
+            segment_bag(predictor, bag, output=out, prompt_topic=DETECTIONS, on_frame=stop)
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mcap"]
