@@ -83,3 +83,18 @@ def test_corrupt_compressed_image_is_refused() -> None:
     msg.data = np.frombuffer(b"not a png at all", np.uint8).copy()
     with pytest.raises(ValueError, match="cannot decode compressed image"):
         decode_compressed(msg)
+
+
+def test_stamp_matching_takes_the_nearest_within_the_tolerance() -> None:
+    from edgesam.robots.detections import StampMatcher, match_stamps
+
+    dets = [300, 100, 205, 1000]
+    frames = [0, 98, 200, 250, 310, 995, 2000]
+    want = [-1, 1, 2, -1, 0, 3, -1]  # 250: 45 and 50 away, both beyond 10
+    np.testing.assert_array_equal(match_stamps(frames, dets, 10), want)
+    match = StampMatcher(dets, 10)
+    assert [match(f) for f in frames] == want
+    assert StampMatcher([], 10)(5) == -1
+    assert match_stamps([250], dets, 50).tolist() == [2]  # 45 beats 50
+    with pytest.raises(ValueError, match="tolerance"):
+        StampMatcher(dets, -1)

@@ -173,11 +173,19 @@ class BagReader:
             raise self._fail(exc) from exc
 
     def frames(self, topic: str, *, max_frames: int | None = None) -> Iterator[BagFrame]:
-        """The image messages of ``topic`` as :class:`BagFrame` s, in recording order."""
-        for index, (conn, log_time, raw) in enumerate(self.raw_messages([topic])):
-            if max_frames is not None and index >= max_frames:
-                return
+        """The image messages of ``topic`` as :class:`BagFrame` s, in recording order.
+
+        ``decode_ms`` counts reading the message from the bag (decompressing its chunk
+        included), deserializing it and decoding the image.
+        """
+        messages = self.raw_messages([topic])
+        index = 0
+        while max_frames is None or index < max_frames:
             start = time.perf_counter()
+            item = next(messages, None)
+            if item is None:
+                return
+            conn, log_time, raw = item
             msg = self.deserialize(raw, conn.msgtype)
             try:
                 image = decode_message(msg, normalize_type(conn.msgtype))
@@ -186,3 +194,4 @@ class BagReader:
             decode_ms = (time.perf_counter() - start) * 1000.0
             stamp = stamp_ns(msg.header.stamp) or int(log_time)
             yield BagFrame(index, image, msg.header, stamp, int(log_time), decode_ms)
+            index += 1

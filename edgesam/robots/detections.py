@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["Detections", "build_detection_array", "match_stamps", "parse_detection_array"]
+__all__ = ["Detections", "StampMatcher", "build_detection_array", "match_stamps", "parse_detection_array"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,35 @@ def match_stamps(frame_stamps: Sequence[int], detection_stamps: Sequence[int], t
     ok = dist <= tolerance_ns
     out[ok] = order[best[ok]]
     return out
+
+
+class StampMatcher:
+    """:func:`match_stamps` for one frame at a time, the detection stamps sorted once.
+
+    Args:
+        detection_stamps: ``[D]`` nanoseconds, any order.
+        tolerance_ns: largest accepted ``|frame - detection|`` (>= 0).
+    """
+
+    def __init__(self, detection_stamps: Sequence[int], tolerance_ns: int) -> None:
+        if tolerance_ns < 0:
+            raise ValueError(f"the stamp tolerance must be >= 0, got {tolerance_ns} ns")
+        dets = np.asarray(detection_stamps, dtype=np.int64).reshape(-1)
+        self._order = np.argsort(dets, kind="stable")
+        self._sorted = dets[self._order]
+        self.tolerance_ns = int(tolerance_ns)
+
+    def __call__(self, frame_stamp: int) -> int:
+        """Index of the nearest detection within the tolerance, or -1."""
+        n = self._sorted.size
+        if n == 0:
+            return -1
+        pos = int(np.searchsorted(self._sorted, frame_stamp))
+        best, dist = -1, self.tolerance_ns + 1
+        for k in (pos - 1, pos):  # the neighbours; the earlier one wins a tie
+            if 0 <= k < n and abs(int(self._sorted[k]) - int(frame_stamp)) < dist:
+                best, dist = k, abs(int(self._sorted[k]) - int(frame_stamp))
+        return int(self._order[best]) if best >= 0 else -1
 
 
 def build_detection_array(

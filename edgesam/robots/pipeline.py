@@ -19,8 +19,9 @@ import numpy as np
 
 from edgesam.robots.bagread import BagFrame, BagReader, stamp_ns
 from edgesam.robots.bagwrite import BagWriter
-from edgesam.robots.detections import Detections, build_detection_array, match_stamps, parse_detection_array
+from edgesam.robots.detections import Detections, StampMatcher, build_detection_array, parse_detection_array
 from edgesam.robots.msgdefs import DETECTION_ARRAY, IMAGE, normalize_type, output_typestore
+from edgesam.robots.prefetch import Prefetcher
 
 __all__ = ["BagRunStats", "FrameResult", "instance_mask", "read_detections", "segment_bag"]
 
@@ -29,7 +30,12 @@ MAX_INSTANCES = 255  # ids of a mono8 mask
 
 @dataclass
 class BagRunStats:
-    """What a bag run did and where its time went (milliseconds, summed over frames)."""
+    """What a bag run did and where its time went (milliseconds, summed over frames).
+
+    ``read_ms`` is the work of reading, deserializing and decoding messages, done in a
+    read-ahead thread that overlaps the encoder; ``read_wait_ms`` is the part of it the
+    pipeline waited for. ``write_ms`` is serializing and writing (in the main thread).
+    """
 
     frames: int = 0
     frames_prompted: int = 0
@@ -38,6 +44,7 @@ class BagRunStats:
     objects: int = 0
     boxes_dropped: int = 0
     read_ms: float = 0.0
+    read_wait_ms: float = 0.0
     encode_ms: float = 0.0
     decode_ms: float = 0.0
     write_ms: float = 0.0
@@ -50,14 +57,16 @@ class BagRunStats:
         return 1000.0 * self.frames / self.total_ms if self.total_ms > 0 else 0.0
 
     def share(self, part: str) -> float:
-        """Fraction of the total time spent in ``part`` (``read``, ``encode``, ``decode``, ``write``)."""
+        """``part``'s time (``read``, ``read_wait``, ``encode``, ``decode``, ``write``) over the total."""
         return float(getattr(self, f"{part}_ms")) / self.total_ms if self.total_ms > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "fps": self.fps, **{f"{p}_share": self.share(p) for p in ("read", "encode", "decode", "write")}}
+        parts = ("read", "read_wait", "encode", "decode", "write")
+        return {**asdict(self), "fps": self.fps, **{f"{p}_share": self.share(p) for p in parts}}
 
     def __str__(self) -> str:
-        shares = ", ".join(f"{p} {100 * self.share(p):.0f}%" for p in ("read", "encode", "decode", "write"))
+        shares = (f"read {100 * self.share('read'):.0f}% (overlapped; waited {100 * self.share('read_wait'):.0f}%), "
+                  + ", ".join(f"{p} {100 * self.share(p):.0f}%" for p in ("encode", "decode", "write")))
         return (f"{self.frames} frames ({self.frames_prompted} prompted, {self.objects} objects) at {self.fps:.1f} FPS; "
                 f"time: {shares}")  # fmt: skip
 
@@ -167,6 +176,25 @@ def _copy_topics(bag: BagReader, out: BagWriter, topics: Sequence[str]) -> None:
             out.write_raw(conn.topic, log_time, raw)
 
 
+def _track(tracker: Any, predictor: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+    """One tracker step -> ``masks [K, H, W]``, ``scores [K]``, prompt boxes ``[K, 4]``, ids, classes (K <= 1)."""
+    res = tracker.update(predictor)
+    if res.lost:
+        return (np.zeros((0, *res.mask.shape), bool), np.zeros(0, np.float32), np.zeros((0, 4), np.float32), [], [])
+    return res.mask[None], np.array([res.score], np.float32), res.box[None], ["track"], [""]
+
+
+def _prompt_boxes(predictor: Any, dets: Detections | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str],
+                                                                    list[str]]:  # fmt: skip
+    """All boxes of ``dets`` decoded in one ``predict_batch`` call (single-mask output)."""
+    prompts = dets.boxes[:MAX_INSTANCES] if dets is not None else np.zeros((0, 4), np.float32)
+    batch, scores, _ = predictor.predict_batch(boxes=prompts, multimask_output=False)
+    n = len(prompts)
+    ids = [(dets.ids[i] or str(i)) for i in range(n)] if dets is not None else []
+    classes = list(dets.class_ids[:n]) if dets is not None else []
+    return batch[:, 0], np.asarray(scores[:, 0], np.float32), prompts, ids, classes
+
+
 def segment_bag(
     predictor: Any,
     bag_path: str | Path,
@@ -218,7 +246,9 @@ def segment_bag(
     start = time.perf_counter()
     with BagReader(bag_path) as bag:
         topic = bag.image_topic(topic)
+        t_read = time.perf_counter()
         dets = read_detections(bag, prompt_topic) if prompt_topic else []
+        stats.read_ms += (time.perf_counter() - t_read) * 1000.0
         matched_any = np.zeros(len(dets), dtype=bool)
         tracker = None if prompt_topic else Tracker(point=point, box=box, use_mask_input=use_mask_input)
         writer = BagWriter(output, storage=storage) if output is not None else None
@@ -227,50 +257,44 @@ def segment_bag(
             if writer is not None:
                 writer.add_topic(mask_topic, IMAGE)
                 writer.add_topic(det_topic, DETECTION_ARRAY)
-            det_stamps = [d.stamp_ns for d in dets]
-            for frame in bag.frames(topic, max_frames=max_frames):
-                stats.read_ms += frame.decode_ms
-                t0 = time.perf_counter()
-                predictor.set_image(frame.image)
-                t1 = time.perf_counter()
-                if tracker is not None:
-                    res = tracker.update(predictor)
-                    masks = res.mask[None] if not res.lost else np.zeros((0, *res.mask.shape), bool)
-                    prompts = masks_boxes = _mask_boxes(masks, np.zeros((len(masks), 4)))
-                    scores = np.full(len(masks), res.score, np.float32)
-                    ids, classes = ["track"] * len(masks), [""] * len(masks)
-                    stats.frames_prompted += 1
-                else:
-                    j = int(match_stamps([frame.stamp_ns], det_stamps, int(round(tolerance_s * 1e9)))[0])
-                    prompts = dets[j].boxes[:MAX_INSTANCES] if j >= 0 else np.zeros((0, 4), np.float32)
-                    if j >= 0:
-                        matched_any[j] = True
-                        stats.boxes_dropped += max(0, len(dets[j].boxes) - MAX_INSTANCES)
+            match = StampMatcher([d.stamp_ns for d in dets], int(round(tolerance_s * 1e9)))
+            frames = Prefetcher(bag.frames(topic, max_frames=max_frames), depth=2)
+            try:
+                for frame in frames:
+                    stats.read_ms += frame.decode_ms
+                    t0 = time.perf_counter()
+                    predictor.set_image(frame.image)
+                    t1 = time.perf_counter()
+                    if tracker is not None:
+                        masks, scores, prompts, ids, classes = _track(tracker, predictor)
                         stats.frames_prompted += 1
                     else:
-                        stats.frames_without_detections += 1
-                    batch, scores, _ = predictor.predict_batch(boxes=prompts, multimask_output=False)
-                    masks, scores = batch[:, 0], scores[:, 0]
-                    masks_boxes = _mask_boxes(masks, prompts)
-                    n = len(prompts)
-                    ids = [(dets[j].ids[i] or str(i)) for i in range(n)] if j >= 0 else []
-                    classes = dets[j].class_ids[:n] if j >= 0 else []
-                t2 = time.perf_counter()
-                ids_mask = instance_mask(masks)
-                stats.encode_ms += (t1 - t0) * 1000.0
-                stats.decode_ms += (t2 - t1) * 1000.0
-                stats.frames += 1
-                stats.objects += len(masks)
-                if writer is not None:
-                    writer.write(mask_topic, frame.log_time_ns, _image_msg(store, frame.header, ids_mask))
-                    writer.write(det_topic, frame.log_time_ns,
-                                 build_detection_array(store, frame.header, masks_boxes, scores, ids, classes))  # fmt: skip
-                result = FrameResult(frame, ids_mask, masks_boxes, np.asarray(scores, np.float32), list(ids),
-                                     list(classes))  # fmt: skip
-                if live is not None:
-                    live.publish(frame.image, ids_mask, prompts, stamp_ns=frame.stamp_ns, frame_id=frame.frame_id)
-                if on_frame is not None:
-                    on_frame(result)
+                        j = match(frame.stamp_ns)
+                        if j >= 0:
+                            matched_any[j] = True
+                            stats.frames_prompted += 1
+                            stats.boxes_dropped += max(0, len(dets[j].boxes) - MAX_INSTANCES)
+                        else:
+                            stats.frames_without_detections += 1
+                        masks, scores, prompts, ids, classes = _prompt_boxes(predictor, dets[j] if j >= 0 else None)
+                    t2 = time.perf_counter()
+                    stats.encode_ms += (t1 - t0) * 1000.0
+                    stats.decode_ms += (t2 - t1) * 1000.0
+                    ids_mask = instance_mask(masks)
+                    boxes = _mask_boxes(masks, prompts)
+                    stats.frames += 1
+                    stats.objects += len(masks)
+                    if writer is not None:
+                        writer.write(mask_topic, frame.log_time_ns, _image_msg(store, frame.header, ids_mask))
+                        writer.write(det_topic, frame.log_time_ns,
+                                     build_detection_array(store, frame.header, boxes, scores, ids, classes))  # fmt: skip
+                    if live is not None:
+                        live.publish(frame.image, ids_mask, prompts, stamp_ns=frame.stamp_ns, frame_id=frame.frame_id)
+                    if on_frame is not None:
+                        on_frame(FrameResult(frame, ids_mask, boxes, scores, ids, classes))
+            finally:
+                frames.close()
+                stats.read_wait_ms += frames.wait_ms
             if writer is not None and copy_input:
                 t3 = time.perf_counter()
                 before = writer.write_ms
