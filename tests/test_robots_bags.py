@@ -184,3 +184,50 @@ def test_an_interrupted_run_leaves_no_output(tmp_path: Path, predictor: Any) -> 
             segment_bag(predictor, bag, output=out, prompt_topic=DETECTIONS, on_frame=stop)
         assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mcap"]
+
+
+ROS1_VISION_MSGS = {  # vision_msgs 1.x (ROS 1 Noetic): centre as geometry_msgs/Pose2D, integer class ids
+    "vision_msgs/msg/ObjectHypothesisWithPose": "int64 id\nfloat64 score\ngeometry_msgs/PoseWithCovariance pose\n",
+    "vision_msgs/msg/BoundingBox2D": "geometry_msgs/Pose2D center\nfloat64 size_x\nfloat64 size_y\n",
+    "vision_msgs/msg/Detection2D": ("Header header\nvision_msgs/ObjectHypothesisWithPose[] results\n"
+                                    "vision_msgs/BoundingBox2D bbox\nsensor_msgs/Image source_img\n"
+                                    "bool is_tracking\nstring tracking_id\n"),
+    "vision_msgs/msg/Detection2DArray": "Header header\nvision_msgs/Detection2D[] detections\n",
+}
+
+
+def test_ros1_vision_msgs_layout_prompts_and_is_copied_as_ros2(tmp_path: Path, predictor: Any) -> None:
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    from ros_bags import header
+
+    store = get_typestore(Stores.ROS1_NOETIC)
+    for name, text in ROS1_VISION_MSGS.items():
+        store.register(get_types_from_msg(text, name))
+    t = store.types
+    x0, y0, x1, y1 = disc_box(0)
+    pose = t["geometry_msgs/msg/PoseWithCovariance"](
+        pose=t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](x=0.0, y=0.0, z=0.0),
+                                         orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0)),
+        covariance=np.zeros(36))  # fmt: skip
+    det = t["vision_msgs/msg/Detection2D"](
+        header=header(store, T0), results=[t["vision_msgs/msg/ObjectHypothesisWithPose"](id=42, score=0.8, pose=pose)],
+        bbox=t["vision_msgs/msg/BoundingBox2D"](center=t["geometry_msgs/msg/Pose2D"](x=(x0 + x1) / 2, y=(y0 + y1) / 2,
+                                                                                     theta=0.0),
+                                                size_x=x1 - x0, size_y=y1 - y0),
+        source_img=image_msg(store, np.zeros((1, 1, 3), np.uint8), "rgb8", T0), is_tracking=False, tracking_id="d7")
+    msgs = [(CAMERA, "sensor_msgs/msg/Image", T0, image_msg(store, scene(0), "rgb8", T0)),
+            (DETECTIONS, "vision_msgs/msg/Detection2DArray", T0,
+             t["vision_msgs/msg/Detection2DArray"](header=header(store, T0), detections=[det]))]  # fmt: skip
+    bag = write_bag(tmp_path / "noetic.bag", "ros1", msgs, store)
+    out = tmp_path / "out.mcap"
+    stats = segment_bag(predictor, bag, output=out, prompt_topic=DETECTIONS, copy_input=True)
+    assert stats.frames == stats.frames_prompted == stats.objects == 1
+    predictor.set_image(scene(0))
+    want, _, _ = predictor.predict_batch(boxes=np.array([disc_box(0)], np.float32), multimask_output=False)
+    np.testing.assert_array_equal(_mask_array(_read(out, MASK)[0]), instance_mask(want[:, 0]))
+    (result,) = _read(out, DETS)[0].detections
+    assert result.id == "d7" and result.results[0].hypothesis.class_id == "42"
+    (copied,) = _read(out, DETECTIONS)[0].detections  # rebuilt in the ROS 2 layout
+    assert copied.id == "d7" and copied.results[0].hypothesis.score == pytest.approx(0.8)
+    assert copied.bbox.center.position.x == pytest.approx((x0 + x1) / 2) and copied.bbox.size_x == pytest.approx(x1 - x0)

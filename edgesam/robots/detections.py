@@ -62,7 +62,7 @@ def parse_detection_array(msg: Any, stamp_ns: int) -> Detections:
         cx, cy = _center(det.bbox)
         w, h = float(det.bbox.size_x), float(det.bbox.size_y)
         boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
-        ids.append(str(getattr(det, "id", "")))
+        ids.append(str(getattr(det, "id", "") or getattr(det, "tracking_id", "")))  # ROS 1: tracking_id
         cls, score = _hypothesis(det)
         classes.append(cls)
         scores.append(score)

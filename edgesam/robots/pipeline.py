@@ -166,8 +166,14 @@ def _copy_topics(bag: BagReader, out: BagWriter, topics: Sequence[str]) -> None:
             out.add_topic(topic, msgtype, definition=definition, rihs01=src.hash_rihs01(msgtype))
     for conn, log_time, raw in bag.raw_messages(list(topics)):
         if convert[conn.topic]:
+            msg = bag.deserialize(raw, conn.msgtype)
             try:
-                out.write(conn.topic, log_time, _convert(bag.deserialize(raw, conn.msgtype), dst))
+                if normalize_type(conn.msgtype) == DETECTION_ARRAY:  # ROS 1 / older layouts: rebuilt
+                    d = parse_detection_array(msg, 0)
+                    out.write(conn.topic, log_time, build_detection_array(dst, msg.header, d.boxes, d.scores, d.ids,
+                                                                          d.class_ids))  # fmt: skip
+                else:
+                    out.write(conn.topic, log_time, _convert(msg, dst))
             except ValueError as exc:
                 raise ValueError(f"cannot copy {conn.topic} into the output: {exc}") from exc
         elif not bag.is_ros2:
