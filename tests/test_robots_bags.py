@@ -129,6 +129,13 @@ def test_corrupt_or_truncated_bag_is_a_one_line_error(tmp_path: Path, capsys: An
     assert not (tmp_path / "o.mcap").exists()
 
 
+def test_the_output_may_not_be_the_input(tmp_path: Path, capsys: Any) -> None:
+    bag = camera_bag(tmp_path, "mcap", frames=1)
+    before = bag.read_bytes()
+    assert "is the input bag" in _cli_error(capsys, str(bag), "--prompt-topic", DETECTIONS, "-o", str(bag))
+    assert bag.read_bytes() == before
+
+
 def test_garbage_file_with_a_bag_suffix(tmp_path: Path, capsys: Any) -> None:
     bag = tmp_path / "x.bag"
     bag.write_bytes(b"#ROSBAG V2.0\n" + b"\x07" * 100)

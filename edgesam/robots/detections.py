@@ -148,6 +148,10 @@ def build_detection_array(
         scores: ``[N]`` the masks' predicted IoU.
         ids: ``[N]`` the source detections' ids; class_ids: ``[N]`` their classes.
     """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if not len(boxes) == len(scores) == len(ids) == len(class_ids):
+        raise ValueError(f"{len(boxes)} boxes, {len(scores)} scores, {len(ids)} ids and {len(class_ids)} classes: "
+                         "give one of each per detection")  # fmt: skip
     t = store.types
     hdr = t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](sec=int(header.stamp.sec),
                                    nanosec=int(getattr(header.stamp, "nanosec", 0))),
@@ -160,7 +164,7 @@ def build_detection_array(
         covariance=np.zeros(36, dtype=np.float64),
     )
     dets = []
-    for box, score, det_id, cls in zip(np.asarray(boxes, np.float64).reshape(-1, 4), scores, ids, class_ids):
+    for box, score, det_id, cls in zip(boxes, scores, ids, class_ids):
         x0, y0, x1, y1 = (float(v) for v in box)
         bbox = t["vision_msgs/msg/BoundingBox2D"](
             center=t["vision_msgs/msg/Pose2D"](

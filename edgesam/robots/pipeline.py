@@ -67,8 +67,8 @@ class BagRunStats:
     def __str__(self) -> str:
         shares = (f"read {100 * self.share('read'):.0f}% (overlapped; waited {100 * self.share('read_wait'):.0f}%), "
                   + ", ".join(f"{p} {100 * self.share(p):.0f}%" for p in ("encode", "decode", "write")))
-        return (f"{self.frames} frames ({self.frames_prompted} prompted, {self.objects} objects) at {self.fps:.1f} FPS; "
-                f"time: {shares}")  # fmt: skip
+        return (f"{self.frames} frames ({self.frames_prompted} prompted, {self.objects} objects) "
+                f"at {self.fps:.1f} FPS; time: {shares}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -247,6 +247,8 @@ def segment_bag(
         raise ValueError(f"the stamp tolerance must be >= 0 s, got {tolerance_s}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    if output is not None and Path(output).resolve() == Path(bag_path).resolve():
+        raise ValueError(f"the output {output} is the input bag; give another name")
     stats = BagRunStats(output=None if output is None else str(output))
     store = output_typestore()
     start = time.perf_counter()
@@ -292,8 +294,8 @@ def segment_bag(
                     stats.objects += len(masks)
                     if writer is not None:
                         writer.write(mask_topic, frame.log_time_ns, _image_msg(store, frame.header, ids_mask))
-                        writer.write(det_topic, frame.log_time_ns,
-                                     build_detection_array(store, frame.header, boxes, scores, ids, classes))  # fmt: skip
+                        dets_msg = build_detection_array(store, frame.header, boxes, scores, ids, classes)
+                        writer.write(det_topic, frame.log_time_ns, dets_msg)
                     if live is not None:
                         live.publish(frame.image, ids_mask, prompts, stamp_ns=frame.stamp_ns, frame_id=frame.frame_id)
                     if on_frame is not None:
