@@ -13,7 +13,9 @@ Needs the ``ros`` extra (``pip install "edgesam[ros]"``: ``rosbags``, ``mcap``,
 
 from edgesam.robots.bagread import BagFrame, BagReader, is_bag
 from edgesam.robots.bagwrite import BagWriter
-from edgesam.robots.detections import Detections, build_detection_array, match_stamps, parse_detection_array
+from edgesam.robots.detections import (
+    Detections, StampMatcher, build_detection_array, match_stamps, parse_detection_array,
+)  # fmt: skip
 from edgesam.robots.images import SUPPORTED_ENCODINGS, decode_compressed, decode_image
 from edgesam.robots.liveview import LiveView
 from edgesam.robots.msgdefs import DETECTION_ARRAY, output_typestore
@@ -22,6 +24,7 @@ from edgesam.robots.pipeline import BagRunStats, FrameResult, instance_mask, rea
 __all__ = [
     "DETECTION_ARRAY",
     "SUPPORTED_ENCODINGS",
+    "StampMatcher",
     "BagFrame",
     "BagReader",
     "BagRunStats",

@@ -90,7 +90,7 @@ def instance_mask(masks: np.ndarray) -> np.ndarray:
         raise ValueError(f"at most {MAX_INSTANCES} masks fit a mono8 instance mask, got {masks.shape[0]}")
     out = np.zeros(masks.shape[1:], dtype=np.uint8)
     for i, mask in enumerate(masks):
-        out[mask] = i + 1
+        np.copyto(out, np.uint8(i + 1), where=mask)
     return out
 
 
