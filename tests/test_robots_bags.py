@@ -238,3 +238,26 @@ def test_ros1_vision_msgs_layout_prompts_and_is_copied_as_ros2(tmp_path: Path, p
     (copied,) = _read(out, DETECTIONS)[0].detections  # rebuilt in the ROS 2 layout
     assert copied.id == "d7" and copied.results[0].hypothesis.score == pytest.approx(0.8)
     assert copied.bbox.center.position.x == pytest.approx((x0 + x1) / 2) and copied.bbox.size_x == pytest.approx(x1 - x0)
+
+
+def test_the_output_mcap_decodes_with_the_reference_ros2_decoder(tmp_path: Path, predictor: Any) -> None:
+    """The schemas are standard ros2msg text: mcap-ros2-support (as Foxglove's tooling) decodes them."""
+    mcap_ros2 = pytest.importorskip("mcap_ros2.decoder")
+    from mcap.reader import make_reader
+
+    bag = camera_bag(tmp_path, "ros2-sqlite3", frames=2)
+    out = tmp_path / "out.mcap"
+    segment_bag(predictor, bag, output=out, prompt_topic=DETECTIONS)
+    want = [_mask_array(m) for m in _read(out, MASK)]
+    got, boxes = [], []
+    with open(out, "rb") as f:
+        reader = make_reader(f, decoder_factories=[mcap_ros2.DecoderFactory()])
+        for schema, channel, _, msg in reader.iter_decoded_messages():
+            if channel.topic == MASK:
+                assert schema.name == "sensor_msgs/msg/Image" and msg.encoding == "mono8"
+                got.append(np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width))
+            elif channel.topic == DETS:
+                assert schema.name == "vision_msgs/msg/Detection2DArray"
+                boxes.append([(d.id, d.bbox.size_x) for d in msg.detections])
+    assert len(got) == 2 and all((g == w).all() for g, w in zip(got, want))
+    assert [[i for i, _ in b] for b in boxes] == [["disc0", "rect0"], []]
