@@ -98,3 +98,34 @@ def test_stamp_matching_takes_the_nearest_within_the_tolerance() -> None:
     assert match_stamps([250], dets, 50).tolist() == [2]  # 45 beats 50
     with pytest.raises(ValueError, match="tolerance"):
         StampMatcher(dets, -1)
+
+
+def _raw(encoding: str, px: np.ndarray) -> object:
+    h, w = px.shape[:2]
+    rows = np.ascontiguousarray(px).view(np.uint8).reshape(h, -1)
+    return STORE.types["sensor_msgs/msg/Image"](
+        header=image_msg(STORE, RGB, "rgb8", 0).header, height=h, width=w, encoding=encoding, is_bigendian=0,
+        step=rows.shape[1], data=rows.reshape(-1).copy())  # fmt: skip
+
+
+def test_alpha_and_16_bit_colour_encodings() -> None:
+    rgba = np.concatenate([RGB, np.full((*RGB.shape[:2], 1), 7, np.uint8)], axis=-1)
+    np.testing.assert_array_equal(decode_image(_raw("rgba8", rgba)), RGB)
+    np.testing.assert_array_equal(decode_image(_raw("bgra8", rgba[..., [2, 1, 0, 3]])), RGB)
+    bgr16 = (RGB[..., ::-1].astype("<u2") << 8) | 0x55  # the low byte is dropped
+    np.testing.assert_array_equal(decode_image(_raw("bgr16", bgr16)), RGB)
+
+
+def test_bayer_16_bit_and_yuv422() -> None:
+    from ros_bags import mosaic_rggb
+
+    flat = np.zeros((16, 16, 3), np.uint8)
+    flat[:] = (200, 60, 30)
+    bayer16 = mosaic_rggb(flat).astype("<u2") << 8
+    out = decode_image(_raw("bayer_rggb16", bayer16))
+    assert np.abs(out[4:12, 4:12].astype(int) - flat[4:12, 4:12]).max() <= 2
+    grey = np.full((8, 8, 2), 128, np.uint8)  # U=V=128: no colour
+    for encoding in ("uyvy", "yuyv"):
+        out = decode_image(_raw(encoding, grey))
+        assert out.shape == (8, 8, 3) and (out.max(axis=-1) - out.min(axis=-1)).max() <= 1
+        assert abs(int(out[0, 0, 0]) - 128) <= 4
