@@ -28,14 +28,14 @@ _CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script
 log = logging.getLogger("edgesam.serve")
 
 
-def model_info(backend: Any, name: str) -> tuple[dict[str, Any], Path | None]:
+def model_info(backend: Any, name: str, embedding_shape: tuple[int, ...]) -> tuple[dict[str, Any], Path | None]:
     """What a client needs to decode embeddings itself, and the decoder file to serve (or None)."""
     size = int(backend.image_size)
     info: dict[str, Any] = {
         "name": name,
         "backend": getattr(backend, "name", type(backend).__name__),
         "image_size": size,
-        "embedding_shape": [1, 256, size // 16, size // 16],
+        "embedding_shape": list(embedding_shape),
         "pixel_mean": [float(v) for v in backend.pixel_mean],
         "pixel_std": [float(v) for v in backend.pixel_std],
         "mask_threshold": float(backend.mask_threshold),
@@ -142,7 +142,8 @@ def create_app(backend: Any, config: ServeConfig | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.config = config
     app.state.metrics = metrics
-    app.state.model_info, app.state.decoder_path = model_info(engine.backend, config.model_name)
+    app.state.model_info, app.state.decoder_path = model_info(engine.backend, config.model_name,
+                                                                      engine.warm_up())
     app.state.model_info["limits"] = {"max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,
                                       "cache_bytes": config.cache_bytes, "auth": config.api_key is not None}
     _install_handlers(app)

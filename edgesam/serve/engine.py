@@ -99,6 +99,14 @@ class Engine:
         self._encode_workers = encode_workers
         self._mean_encode = 1.0  # seconds, running mean for Retry-After
 
+    def warm_up(self) -> tuple[int, ...]:
+        """Run the encoder and the decoder once on a blank image; returns the embedding shape."""
+        predictor = SamPredictor(self.backend)
+        size = int(self.backend.image_size)
+        predictor.set_image(np.zeros((size, size, 3), dtype=np.uint8))
+        predictor.predict(np.array([[size / 2, size / 2]]), np.array([1]))
+        return tuple(int(v) for v in predictor.get_image_embedding().shape)
+
     @property
     def queue_depth(self) -> int:
         """Encode jobs waiting or running."""
