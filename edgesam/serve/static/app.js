@@ -199,13 +199,18 @@
     state.kept.push(Object.assign({ rle: c.rle, score: c.score }, rle.bbox(mask, state.height, state.width)));
     clear(); showAnnotations();
   }
+  function number(id, fallback) {
+    const v = parseFloat($(id).value);
+    return Number.isFinite(v) ? Math.max(0, Math.min(1, v)) : fallback;
+  }
   async function everything() {
     const pps = Math.max(1, Math.min(64, parseInt($("pps").value, 10) || 16));
     setStatus("segmenting everything ...", "busy");
     const t0 = performance.now();
     try {
       const doc = await api(`/v1/images/${state.imageId}/everything`, { method: "POST",
-        body: JSON.stringify({ points_per_side: pps }), headers: { "Content-Type": "application/json" } });
+        body: JSON.stringify({ points_per_side: pps, pred_iou_thresh: number("iou", 0.88),
+          stability_score_thresh: number("stability", 0.95) }), headers: { "Content-Type": "application/json" } });
       state.prompts = []; state.candidates = []; state.chosen = -1; state.seq++;
       state.everything = doc.masks;
       state.timings.everything_ms = performance.now() - t0;

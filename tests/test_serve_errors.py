@@ -1,0 +1,98 @@
+"""``edgesam serve`` under bad input: the right 4xx with a message naming the field, never a 500."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from edgesam.serve import ServeConfig, create_app  # noqa: E402
+from tests.serve_fixtures import demo_model, png_bytes, scene  # noqa: E402
+
+UNKNOWN = "0" * 64
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width x height`` (a decompression bomb's signature)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk + b"\x00" * 64
+
+
+@pytest.fixture(scope="module")
+def client():
+    config = ServeConfig(max_upload_mb=0.5, max_pixels=1_000_000)
+    with TestClient(create_app(demo_model(), config), raise_server_exceptions=False) as c:
+        data = png_bytes(scene()[0])
+        image_id = c.post("/v1/images", content=data, headers={"Content-Type": "image/png"}).json()["image_id"]
+        c.image_id = image_id  # type: ignore[attr-defined]
+        yield c
+
+
+def _masks(c: TestClient, body: object = None, *, raw: str | None = None, image_id: str | None = None):
+    url = f"/v1/images/{image_id or c.image_id}/masks"  # type: ignore[attr-defined]
+    if raw is not None:
+        return c.post(url, content=raw, headers={"Content-Type": "application/json"})
+    return c.post(url, json=body)
+
+
+# (name, request, expected status, text the message must contain)
+CASES = [
+    ("not an image", lambda c: c.post("/v1/images", content=b"hello world, not an image"), 415, "PNG, JPEG or WebP"),
+    ("empty upload", lambda c: c.post("/v1/images", content=b""), 422, "empty"),
+    ("truncated PNG", lambda c: c.post("/v1/images", content=png_bytes(scene()[0])[:200]), 422, "decode"),
+    ("over the byte limit", lambda c: c.post("/v1/images", content=b"\x89PNG" + b"0" * 600_000), 413, "limit"),
+    ("pixel bomb header", lambda c: c.post("/v1/images", content=_png_header(50_000, 50_000)), 422, "pixels"),
+    ("multipart without file", lambda c: c.post("/v1/images", files={"x": (None, "1")}), 422, "file"),
+    ("unknown image id", lambda c: _masks(c, {"points": [[1, 1]], "labels": [1]}, image_id=UNKNOWN), 404, "image_id"),
+    ("malformed image id", lambda c: c.get("/v1/images/..%2F..%2Fetc%2Fpasswd/embedding"), 404, ""),
+    ("non-hex image id", lambda c: c.get("/v1/images/zzzz/embedding"), 422, "image_id"),
+    ("malformed JSON", lambda c: _masks(c, raw='{"points": [[1, 2]'), 422, "JSON"),
+    ("body not an object", lambda c: _masks(c, raw="[1, 2, 3]"), 422, ""),
+    ("no prompt", lambda c: _masks(c, {}), 422, "points"),
+    ("points without labels", lambda c: _masks(c, {"points": [[1, 2]]}), 422, "labels"),
+    ("label count mismatch", lambda c: _masks(c, {"points": [[1, 2], [3, 4]], "labels": [1]}), 422, "labels"),
+    ("label 2", lambda c: _masks(c, {"points": [[1, 2]], "labels": [2]}), 422, "labels.0"),
+    ("NaN coordinate", lambda c: _masks(c, raw='{"points": [[NaN, 2]], "labels": [1]}'), 422, "points.0.0"),
+    ("huge coordinate", lambda c: _masks(c, {"points": [[1e300, 2]], "labels": [1]}), 422, "points.0.0"),
+    ("point with 3 values", lambda c: _masks(c, {"points": [[1, 2, 3]], "labels": [1]}), 422, "points.0"),
+    ("string coordinate", lambda c: _masks(c, {"points": [["a", 2]], "labels": [1]}), 422, "points.0.0"),
+    ("box x1 < x0", lambda c: _masks(c, {"box": [50, 10, 20, 40]}), 422, "box"),
+    ("box of 3 numbers", lambda c: _masks(c, {"box": [1, 2, 3]}), 422, "box"),
+    ("boxes with points", lambda c: _masks(c, {"boxes": [[1, 2, 3, 4]], "points": [[1, 2]], "labels": [1]}),
+     422, "boxes"),
+    ("too many points", lambda c: _masks(c, {"points": [[1, 2]] * 65, "labels": [1] * 65}), 422, "points"),
+    ("unknown field", lambda c: _masks(c, {"points": [[1, 2]], "labels": [1], "colour": "red"}), 422, "colour"),
+    ("unknown format", lambda c: _masks(c, {"points": [[1, 2]], "labels": [1], "format": "jpeg"}), 422, "format"),
+    ("mask_input not base64", lambda c: _masks(c, {"mask_input": "%%%"}), 422, "mask_input"),
+    ("mask_input wrong size", lambda c: _masks(c, {"mask_input": "AAAAAA=="}), 422, "mask_input"),
+    ("everything grid 0", lambda c: c.post(f"/v1/images/{c.image_id}/everything", json={"points_per_side": 0}),
+     422, "points_per_side"),
+    ("everything threshold 2", lambda c: c.post(f"/v1/images/{c.image_id}/everything",
+                                                json={"pred_iou_thresh": 2}), 422, "pred_iou_thresh"),
+    ("wrong method", lambda c: c.delete(f"/v1/images/{c.image_id}"), 405, ""),
+    ("unknown route", lambda c: c.get("/v1/nothing"), 404, ""),
+    ("static path traversal", lambda c: c.get("/static/..%2F..%2F__init__.py"), 404, ""),
+]
+
+
+@pytest.mark.parametrize("name, send, status, text", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gets_a_clear_4xx(client, name, send, status, text):
+    r = send(client)
+    assert r.status_code == status, f"{name}: {r.status_code} {r.text[:300]}"
+    if text:
+        assert text in r.json()["detail"], r.json()
+
+
+def test_server_survives_every_bad_input(client):
+    for _, send, _, _ in CASES:
+        assert send(client).status_code < 500
+    assert client.get("/healthz").status_code == 200
+    ok = _masks(client, {"points": [[10, 10]], "labels": [1]})
+    assert ok.status_code == 200
+    assert 'status="500"' not in client.get("/metrics").text

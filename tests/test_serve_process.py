@@ -1,0 +1,56 @@
+"""The real ``python -m edgesam serve`` process on a loopback port, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+from edgesam.everything import coco_rle_to_mask  # noqa: E402
+from edgesam.predictor import SamPredictor  # noqa: E402
+from tests.serve_fixtures import REPO, ServerProcess, demo_model, http, largest_object, png_bytes, scene  # noqa: E402
+
+
+def test_real_server_process_over_http():
+    server = ServerProcess()
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        status, _, body = http("GET", server.url + "/healthz")
+        assert status == 200 and json.loads(body)["model"] == "edgesam-demo"
+        image, masks = scene()
+        status, _, body = http("POST", server.url + "/v1/images", png_bytes(image), "image/png")
+        assert status == 201, body
+        image_id = json.loads(body)["image_id"]
+        _, (x, y) = largest_object(masks)
+        request = {"points": [[x, y]], "labels": [1], "multimask": False}
+        status, _, body = http("POST", f"{server.url}/v1/images/{image_id}/masks", json.dumps(request).encode(),
+                               "application/json")
+        assert status == 200, body
+        predictor = SamPredictor(demo_model())
+        predictor.set_image(image)
+        want = predictor.predict(np.array([[x, y]]), np.array([1]), multimask_output=False)[0][0]
+        assert np.array_equal(coco_rle_to_mask(json.loads(body)["masks"][0][0]), want)
+        status, _, _ = http("POST", f"{server.url}/v1/images/{'f' * 64}/masks", json.dumps(request).encode(),
+                            "application/json")
+        assert status == 404
+        status, headers, body = http("GET", server.url + "/metrics")
+        assert status == 200 and headers["content-type"].startswith("text/plain")
+        assert b'route="/v1/images/{image_id}/masks",status="404"' in body
+        page_status, _, page = http("GET", server.url + "/")
+        assert page_status == 200 and b"/static/app.js" in page
+    finally:
+        assert server.stop() is not None
+    assert server.process.returncode in (0, -15)
+
+
+def test_serve_cli_errors_are_one_line():
+    env_cmd = [sys.executable, "-m", "edgesam", "serve", "--port", "70000"]
+    out = subprocess.run(env_cmd, capture_output=True, text=True, cwd=str(REPO), timeout=120,
+                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 2 and "--port must be in 0..65535" in out.stderr
