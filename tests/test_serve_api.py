@@ -19,7 +19,7 @@ from edgesam.everything import SamAutomaticMaskGenerator, coco_rle_to_mask  # no
 from edgesam.predictor import SamPredictor  # noqa: E402
 from edgesam.serve import EmbeddingCache, ServeConfig, create_app  # noqa: E402
 from edgesam.serve.cache import CachedImage  # noqa: E402
-from tests.serve_fixtures import demo_model, largest_object, png_bytes, scene  # noqa: E402
+from serve_fixtures import demo_model, largest_object, png_bytes, scene  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edgesam.everything import coco_rle_to_mask
-from tests.serve_fixtures import ServerProcess, http, largest_object, png_bytes, scene
+from serve_fixtures import ServerProcess, http, largest_object, png_bytes, scene
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from edgesam.serve import ServeConfig, create_app  # noqa: E402
-from tests.serve_fixtures import demo_model, png_bytes, scene  # noqa: E402
+from serve_fixtures import demo_model, png_bytes, scene  # noqa: E402
 
 UNKNOWN = "0" * 64
 

@@ -14,7 +14,7 @@ pytest.importorskip("uvicorn")
 
 from edgesam.everything import coco_rle_to_mask  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402
-from tests.serve_fixtures import REPO, ServerProcess, demo_model, http, largest_object, png_bytes, scene  # noqa: E402
+from serve_fixtures import REPO, ServerProcess, demo_model, http, largest_object, png_bytes, scene  # noqa: E402
 
 
 def test_real_server_process_over_http():
