@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
               + ("" if args.api_key else "; anyone who can reach it can use it (add --api-key)"), file=sys.stderr)
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
-    shown = f"[{args.host}]" if ":" in args.host else args.host
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host) or (f"[{args.host}]" if ":" in args.host else args.host)
     print(f"edgesam serve: {name} on {model_backend_name(app)}; open http://{shown}:{port}/  (API docs: /docs)",
           flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30))
