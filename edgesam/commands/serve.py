@@ -14,7 +14,7 @@ import socket
 import sys
 from typing import Any
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "exposure_warning", "run"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
                          decode_workers=args.workers, queue_size=args.queue, api_key=args.api_key,
                          model_name=os.path.basename(str(name).rstrip("/")) or str(name))
     app = create_app(model, config)
-    if args.host not in _LOOPBACK:
-        print(f"edgesam serve: warning: binding {args.host} makes the server reachable from the network"
-              + ("" if args.api_key else "; anyone who can reach it can use it (add --api-key)"), file=sys.stderr)
+    warning = exposure_warning(args.host, args.api_key)
+    if warning:
+        print(f"edgesam serve: warning: {warning}", file=sys.stderr)
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host) or (f"[{args.host}]" if ":" in args.host else args.host)
@@ -87,6 +87,14 @@ def run(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30))
     server.run(sockets=[sock])
     return 0
+
+
+def exposure_warning(host: str, api_key: str | None) -> str | None:
+    """The warning for binding ``host`` (None for loopback addresses)."""
+    if host in _LOOPBACK:
+        return None
+    text = f"binding {host} makes the server reachable from the network"
+    return text + ("" if api_key else "; anyone who can reach it can use it (add --api-key)")
 
 
 def model_backend_name(app: Any) -> str:

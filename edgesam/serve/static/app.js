@@ -215,7 +215,7 @@
       state.everything = doc.masks;
       state.timings.everything_ms = performance.now() - t0;
       redraw(); showCandidates(); showLatency(); updateButtons();
-      setStatus(`everything: ${doc.count} masks`, "ready");
+      setStatus(`everything: ${doc.count} masks` + (doc.count ? "" : " (try lower iou / stability thresholds)"), "ready");
     } catch (err) { setStatus(String(err.message || err), "error"); }
   }
   function save(blob, name) {
