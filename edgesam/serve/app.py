@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from edgesam.serve.config import ServeConfig
 from edgesam.serve.engine import Engine, QueueFull
 from edgesam.serve.images import ImageError
+from edgesam.serve.limits import BodyLimit
 from edgesam.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from edgesam.serve.routes import router
 
@@ -149,6 +150,8 @@ def create_app(backend: Any, config: ServeConfig | None = None) -> FastAPI:
     _install_handlers(app)
     _install_middleware(app, config, metrics)
     app.include_router(router)
+    # outermost: caps every body (an upload's own check answers with a more precise message)
+    app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes + (64 << 10))
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, Any]:
