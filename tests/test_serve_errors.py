@@ -100,3 +100,37 @@ def test_server_survives_every_bad_input(client):
     ok = _masks(client, {"points": [[10, 10]], "labels": [1]})
     assert ok.status_code == 200
     assert 'status="500"' not in client.get("/metrics").text
+
+
+@pytest.mark.parametrize("ext, params, alpha", [(".jpg", [], False), (".webp", [64, 80], False), (".png", [], False),
+                                                (".webp", [64, 101], False), (".webp", [], True), (".png", [], True)],
+                         ids=["jpeg", "webp-lossy", "png", "webp-lossless", "webp-alpha", "png-alpha"])
+def test_jpeg_webp_png_headers_and_pixel_limit(ext, params, alpha):
+    import cv2
+    import numpy as np
+
+    from edgesam.serve.images import ImageError, decode_image, image_dimensions
+
+    image = scene()[0]
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGRA if alpha else cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(ext, bgr, params)
+    assert ok
+    fmt, height, width = image_dimensions(data.tobytes())
+    assert (height, width) == image.shape[:2] and fmt in ("jpeg", "webp", "png")
+    decoded = decode_image(data.tobytes(), max_pixels=height * width)
+    assert decoded.shape == image.shape and np.abs(decoded.astype(int) - image).mean() < 12
+    with pytest.raises(ImageError, match="pixels"):
+        decode_image(data.tobytes(), max_pixels=height * width - 1)
+    with TestClient(create_app(demo_model())) as c:
+        r = c.post("/v1/images", content=data.tobytes())
+        assert r.status_code == 201 and (r.json()["height"], r.json()["width"]) == image.shape[:2]
+
+
+def test_extended_webp_header():
+    from edgesam.serve.images import ImageError, decode_image, image_dimensions
+
+    header = b"RIFF" + struct.pack("<I", 30) + b"WEBP" + b"VP8X" + struct.pack("<I", 10) + b"\x10\x00\x00\x00"
+    data = header + (40_000 - 1).to_bytes(3, "little") + (30_000 - 1).to_bytes(3, "little") + b"\x00" * 16
+    assert image_dimensions(data) == ("webp", 30_000, 40_000)
+    with pytest.raises(ImageError, match="exceeds"):
+        decode_image(data, max_pixels=40_000_000)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -16,7 +18,7 @@ _SLOW = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 class ServeMetrics:
     """Request counts by route and status, stage latencies, cache and queue state."""
 
-    def __init__(self, cache: EmbeddingCache, queue_depth: callable) -> None:  # type: ignore[valid-type]
+    def __init__(self, cache: EmbeddingCache, queue_depth: Callable[[], float]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("edgesam_http_requests", "HTTP requests by route and status",
