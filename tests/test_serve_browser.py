@@ -43,7 +43,8 @@ def browser():
     _require(__import__("importlib").util.find_spec("selenium") is not None, "selenium is not installed")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     driver_path = shutil.which("chromedriver")
-    _require(bool(chromium and driver_path), "chromium / chromedriver not found (apt-get install chromium chromium-driver)")
+    _require(bool(chromium and driver_path),
+             "chromium / chromedriver not found (apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

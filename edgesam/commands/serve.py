@@ -71,17 +71,25 @@ def run(args: argparse.Namespace) -> int:
         raise ImportError(f"edgesam serve needs the serve extra: pip install 'edgesam[serve]' ({exc})") from exc
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
-    model, name = _backend(args)
+    bounds = (("--cache-mb", args.cache_mb, 0, False), ("--max-upload-mb", args.max_upload_mb, 0, True),
+              ("--max-pixels", args.max_pixels, 0, True), ("--workers", args.workers, 1, False),
+              ("--queue", args.queue, 0, False))
+    for flag, value, low, strict in bounds:
+        if value < low or (strict and value == low):
+            raise ValueError(f"{flag} must be {'>' if strict else '>='} {low}, got {value}")
+    name = args.bundle or args.checkpoint or "edgesam-demo"
     config = ServeConfig(cache_mb=args.cache_mb, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
                          decode_workers=args.workers, queue_size=args.queue, api_key=args.api_key,
-                         model_name=os.path.basename(str(name).rstrip("/")) or str(name))
+                         model_name=os.path.basename(str(name).rstrip("/")) or str(name))  # checks before loading
+    model, name = _backend(args)
     app = create_app(model, config)
     warning = exposure_warning(args.host, args.api_key)
     if warning:
         print(f"edgesam serve: warning: {warning}", file=sys.stderr)
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
-    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host) or (f"[{args.host}]" if ":" in args.host else args.host)
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host)
+    shown = shown or (f"[{args.host}]" if ":" in args.host else args.host)
     print(f"edgesam serve: {name} on {model_backend_name(app)}; open http://{shown}:{port}/  (API docs: /docs)",
           flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30))
