@@ -6,8 +6,9 @@
 Starts ``python -m edgesam serve`` on 127.0.0.1 (a free port; nothing else is ever contacted),
 uploads one synthetic scene, then measures, side by side in one run:
 
-1. in-process decode: ``SamPredictor.predict`` for one click, in this process, same model;
-2. one client, sequential clicks over HTTP (click-to-mask over HTTP, no contention);
+1. in-process decode: ``SamPredictor.predict`` for one click, in this process, same model,
+   interleaved with 2. one client's sequential clicks over HTTP (click-to-mask over HTTP, no
+   contention; the server's own decode time is recorded too);
 3. ``--clients`` threads, each ``--clicks`` clicks on its own keep-alive connection;
 
 and records p50/p99 latency, errors (non-200 answers or exceptions: must be 0), throughput, and
@@ -124,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if "--bundle" in serve_args:
             backend = serve_args[serve_args.index("--backend") + 1] if "--backend" in serve_args else "onnxruntime"
-            predictor = SamPredictor.from_bundle(serve_args[serve_args.index("--bundle") + 1], backend=backend)
+            from edgesam.bench.coldstart import thread_options
+
+            predictor = SamPredictor.from_bundle(serve_args[serve_args.index("--bundle") + 1], backend=backend,
+                                                 **thread_options(backend, args.threads))
         else:
             import torch
 
@@ -134,17 +138,15 @@ def main(argv: list[str] | None = None) -> int:
             name = serve_args[serve_args.index("--checkpoint") + 1] if "--checkpoint" in serve_args else "edgesam-demo"
             predictor = SamPredictor(load_model(name))
         predictor.set_image(image)
-        in_process = []
-        for xy in clicks[:64]:
-            start = time.perf_counter()
-            predictor.predict(xy[None], np.array([1]), multimask_output=False)
-            in_process.append(time.perf_counter() - start)
-
-        sequential, server_decode = [], []
+        # interleaved (one in-process decode, then the same click over HTTP) so load drift hits both alike
+        in_process, sequential, server_decode = [], [], []
         conn.close()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         click(conn, clicks[0])  # connect
         for xy in clicks[:64]:
+            start = time.perf_counter()
+            predictor.predict(xy[None], np.array([1]), multimask_output=False)
+            in_process.append(time.perf_counter() - start)
             status, seconds, decode = click(conn, xy)
             assert status == 200
             sequential.append(seconds)
