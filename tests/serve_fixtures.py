@@ -11,11 +11,8 @@ import numpy as np
 @functools.lru_cache(maxsize=1)
 def demo_model():
     """The embedded ``edgesam-demo`` torch model (loaded once per test process)."""
-    import torch
-
     from edgesam.models.checkpoints import load_model
 
-    torch.set_num_threads(1)
     return load_model("edgesam-demo")
 
 

@@ -22,6 +22,9 @@ from edgesam.serve.cache import CachedImage  # noqa: E402
 from serve_fixtures import demo_model, largest_object, png_bytes, scene  # noqa: E402
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a busy machine stalls torch's pool
+
+
 @pytest.fixture(scope="module")
 def client():
     with TestClient(create_app(demo_model(), ServeConfig(model_name="edgesam-demo"))) as c:
@@ -220,3 +223,13 @@ def test_api_key():
         ok = c.post("/v1/images", content=data, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 201
         assert c.get("/healthz").status_code == 200 and c.get("/").status_code == 200
+
+
+def test_cache_hit_counts():
+    with TestClient(create_app(demo_model())) as c:
+        data = png_bytes(scene(seed=51)[0])
+        assert c.post("/v1/images", content=data).status_code == 201
+        assert c.post("/v1/images", content=data).status_code == 200
+        text = c.get("/metrics").text
+        assert "edgesam_cache_hits 1.0" in text and "edgesam_cache_misses 1.0" in text
+        assert "edgesam_cache_hit_ratio 0.5" in text and "edgesam_cache_entries 1.0" in text

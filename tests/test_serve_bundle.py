@@ -23,6 +23,9 @@ from edgesam.runtimes.loader import load_backend  # noqa: E402
 from edgesam.serve import ServeConfig, create_app  # noqa: E402
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a busy machine stalls torch's pool
+
+
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     from edgesam.export import export_bundle

@@ -24,6 +24,9 @@ def _png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk + b"\x00" * 64
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a busy machine stalls torch's pool
+
+
 @pytest.fixture(scope="module")
 def client():
     config = ServeConfig(max_upload_mb=0.5, max_pixels=1_000_000)

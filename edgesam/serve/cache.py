@@ -79,6 +79,11 @@ class EmbeddingCache:
             self._items.move_to_end(image_id)
             return item
 
+    def peek(self, image_id: str) -> CachedImage | None:
+        """The entry without counting a hit or miss or changing the order."""
+        with self._lock:
+            return self._items.get(image_id)
+
     def put(self, item: CachedImage) -> bool:
         """Insert (or refresh) ``item``, evicting the least recently used entries to fit."""
         size = item.nbytes

@@ -151,7 +151,7 @@ class Engine:
     def encode(self, data: bytes, image_id: str | None = None) -> CachedImage:
         """Decode and encode an upload, cache and return it (a cache hit skips the encoder)."""
         image_id = image_id or self.image_id(data)
-        cached = self.cache.get(image_id)
+        cached = self.cache.peek(image_id)  # encoded meanwhile by another request
         if cached is not None:
             return cached
         image = decode_image(data, max_pixels=self.max_pixels)
