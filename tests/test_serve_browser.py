@@ -178,6 +178,13 @@ def test_click_box_undo_everything_in_chromium(server, browser, tmp_path):
     coco = browser.execute_script("return window.edgesam.cocoDocument()")
     assert coco["annotations"][0]["segmentation"] == json.loads(raw)["masks"][0][0]
     assert coco["images"][0]["width"] == SIZE[1]
+    # keep it (Enter): an annotation of the COCO document; prompts and overlay are cleared
+    from selenium.webdriver.common.keys import Keys
+
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    assert browser.find_element(By.ID, "annotations").text == "1 kept" and not _overlay_mask(browser).any()
+    coco = browser.execute_script("return window.edgesam.cocoDocument()")
+    assert [a["segmentation"] for a in coco["annotations"]] == [json.loads(raw)["masks"][0][0]]
 
     # 6. segment everything: every mask in colour; same records as the API
     for field, value in (("pps", "8"), ("iou", "0"), ("stability", "0")):
