@@ -201,16 +201,21 @@ def test_full_encode_queue_answers_503_with_retry_after():
     engine = app.state.engine
     release = threading.Event()
     with TestClient(app) as c:
+        first = c.post("/v1/images", content=png_bytes(scene(seed=32)[0]), headers={"Content-Type": "image/png"})
         blocker = engine.submit_encode_job(lambda: release.wait(30))  # the one encode worker is busy
         try:
             r = c.post("/v1/images", content=png_bytes(scene(seed=31)[0]), headers={"Content-Type": "image/png"})
             assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
+            everything = c.post(f"/v1/images/{first.json()['image_id']}/everything", json={"points_per_side": 4})
+            assert everything.status_code == 503 and "retry-after" in everything.headers
+            clicks = c.post(f"/v1/images/{first.json()['image_id']}/masks", json={"points": [[5, 5]], "labels": [1]})
+            assert clicks.status_code == 200  # decodes have their own workers: clicks still answer
         finally:
             release.set()
             blocker.result(timeout=30)
         r = c.post("/v1/images", content=png_bytes(scene(seed=31)[0]), headers={"Content-Type": "image/png"})
         assert r.status_code == 201
-        assert "edgesam_encode_rejected_total 1.0" in c.get("/metrics").text
+        assert "edgesam_encode_rejected_total 2.0" in c.get("/metrics").text
 
 
 def test_api_key():
