@@ -20,13 +20,13 @@ from edgesam.everything import SamAutomaticMaskGenerator  # noqa: E402
 from edgesam.everything.lowmem import STRIP_PIXELS  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def predictor() -> SamPredictor:
-    import torch
     from bundle_fixtures import tiny_model
 
-    torch.set_num_threads(1)
     return SamPredictor(tiny_model())
 
 
