@@ -29,10 +29,10 @@ PY
 fi
 BUNDLE="$(cd "$BUNDLE" && pwd)"
 
-echo "no-torch check: fresh virtualenv with edgesam[onnxruntime]"
+echo "no-torch check: fresh virtualenv, the README's runtime-only install from the checkout"
 python3 -m venv "$WORK/venv"
 "$WORK/venv/bin/python" -m pip install --quiet --upgrade pip
-"$WORK/venv/bin/python" -m pip install --quiet "$REPO[onnxruntime]"
+(cd "$REPO" && "$WORK/venv/bin/pip" install --quiet ".[onnxruntime]")
 
 # Run from an empty folder so the installed package (not the source tree) is imported.
 cd "$WORK"
@@ -63,3 +63,13 @@ assert not leaked, leaked
 print(f"no-torch check: OK (edgesam {edgesam.__version__}, golden mask IoU {result.mask_iou:.4f}, "
       f"embedding rel. error {result.embedding_rel_error:.2e})")
 PY
+
+# The command line too: a bundle runs, a checkpoint says that torch is needed.
+"$WORK/venv/bin/python" -c "import numpy as np, cv2; cv2.imwrite('img.png', np.full((120, 160, 3), 90, np.uint8))"
+"$WORK/venv/bin/edgesam" segment img.png --bundle "$BUNDLE" --point 80,60 --out mask.png --overlay overlay.png
+test -s mask.png && test -s overlay.png
+if "$WORK/venv/bin/edgesam" segment img.png --checkpoint edgesam-demo --point 80,60 --out m.png 2>err.txt; then
+    echo "no-torch check: --checkpoint worked without torch" >&2; exit 1
+fi
+grep -q "needs torch" err.txt
+echo "no-torch check: CLI OK"

@@ -32,7 +32,14 @@ def __getattr__(name: str) -> Any:
         from importlib import import_module
 
         module, attr = _LAZY[name]
-        value = getattr(import_module(module), attr)
+        try:
+            value = getattr(import_module(module), attr)
+        except ImportError as exc:
+            from .torch_hint import is_torch_missing, torch_missing_error
+
+            if is_torch_missing(exc):
+                raise torch_missing_error(f"edgesam.{name}", exc) from exc
+            raise
         globals()[name] = value
         return value
     raise AttributeError(f"module 'edgesam' has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from importlib import import_module
 
@@ -22,11 +23,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# "-5,20" or "-5,20,1" or "-1.5e2,3,...": a comma-separated list of numbers, never an option name
+_NUMBER_LIST = re.compile(r"^-[0-9.]+(e[-+]?\d+)?(,[-+]?[0-9.]+(e[-+]?\d+)?)+$", re.IGNORECASE)
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``["--point", "-5,20"]`` -> ``["--point=-5,20"]``.
+
+    argparse takes a value starting with ``-`` for an option unless it is one plain number, so
+    ``--point -5,20`` would fail with "expected one argument" before the coordinates could be
+    checked; joined, the value reaches the option's parser and its validation.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if (token.startswith("--") and "=" not in token and len(token) > 2
+                and nxt is not None and _NUMBER_LIST.match(nxt)):
+            out.append(f"{token}={nxt}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (errors print one line, exit 2)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:
-        return int(args.func(args) or 0)
+        try:
+            return int(args.func(args) or 0)
+        except ImportError as exc:
+            from edgesam.torch_hint import is_torch_missing, torch_missing_error
+
+            if not is_torch_missing(exc):
+                raise
+            what = f"--checkpoint {args.checkpoint}" if getattr(args, "checkpoint", None) else f"edgesam {args.command}"
+            raise torch_missing_error(what, exc) from exc
     except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as exc:
         print(f"edgesam {args.command}: error: {exc}", file=sys.stderr)
         return 2

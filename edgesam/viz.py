@@ -70,3 +70,43 @@ def overlay(
         for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
             cv2.rectangle(out, (round(x0), round(y0)), (round(x1), round(y1)), (0, 255, 0), 2)
     return out
+
+
+def describe_model(backend: object, model: str | None) -> str:
+    """``"model edgesam-demo · onnxruntime · int8"``: what produced a result, for captions.
+
+    The precision is the bundle's (``edgesam.json``), plus what the runtime really ran when it
+    says (``effective_precision``, e.g. OpenVINO's bf16); torch models run fp32.
+    """
+    name = str(getattr(backend, "name", type(backend).__name__))
+    bundle = getattr(backend, "bundle", None)
+    metadata = getattr(bundle, "metadata", None) or {}
+    precision = str(metadata.get("precision") or ("fp32" if name == "torch" else "?"))
+    ran = getattr(backend, "effective_precision", None)
+    if isinstance(ran, str) and ran and ran not in (precision, "f32" if precision == "fp32" else ""):
+        precision += f" (ran {ran})"
+    parts = [f"model {model}" if model else None, name, precision]
+    return " · ".join(p for p in parts if p)
+
+
+def caption(image: np.ndarray, text: str) -> np.ndarray:
+    """``image`` with a white strip below it holding ``text`` (black, scaled to the width).
+
+    Args:
+        image: ``uint8 [H, W, 3]`` RGB.
+
+    Returns:
+        ``uint8 [H + h, W, 3]`` RGB, ``h`` the strip's height.
+    """
+    import cv2
+
+    width = image.shape[1]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = 0.5
+    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    scale = max(0.3, min(scale * (width - 8) / max(tw, 1), 0.5 * max(1.0, width / 640)))
+    thick = max(1, round(scale * 2))
+    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+    strip = np.full((th + base + 10, width, 3), 255, np.uint8)
+    cv2.putText(strip, text, (4, th + 5), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    return np.concatenate([np.asarray(image, np.uint8), strip], axis=0)

@@ -101,8 +101,14 @@ def test_truncated_and_foreign_files_are_refused(tmp_path: Path, small_vit_b: di
     with pytest.raises(ValueError, match="truncated"):
         load_model(tmp_path / "trunc.pth")
     (tmp_path / "notes.pth").write_text("hello")
-    with pytest.raises(ValueError, match="could not read checkpoint"):
+    with pytest.raises(ValueError, match=r"notes.pth is a text file \(starts with 'hello'\), not a checkpoint; expected"):
         load_model(tmp_path / "notes.pth")
+    (tmp_path / "notes.txt").write_text("a to-do list\nsecond line\n")
+    with pytest.raises(ValueError, match=r"notes.txt is a text file \(starts with 'a to-do list'\).*\.pt/\.pth.*\.safetensors"):
+        load_model(tmp_path / "notes.txt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty file, not a checkpoint"):
+        load_model(tmp_path / "empty.pt")
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "absent.pth")
 
@@ -127,6 +133,7 @@ def test_zoo_offline_error_says_where_to_put_the_file(tmp_path: Path, monkeypatc
         resolve("mobile_sam", download=False)
     assert str(tmp_path / "checkpoints" / "mobile_sam.pt") in str(info.value)
     assert ZOO["mobile_sam"].url in str(info.value)
+    assert "--checkpoint PATH" in str(info.value) and "load_model(PATH)" in str(info.value)  # CLI and Python
     cached = tmp_path / "checkpoints" / "mobile_sam.pt"
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"x")

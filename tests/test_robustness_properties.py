@@ -209,6 +209,9 @@ def documented_prompt(p: dict[str, Any]) -> bool:
             return False
         if not np.isfinite(c.astype(np.float64)).all() or not np.isin(lab.astype(np.float32), (0, 1)).all():
             return False
+        xy = c.astype(np.float64).reshape(-1, 2)
+        if ((xy < 0) | (xy > [SIZE[1], SIZE[0]])).any():  # clicks outside the image are refused
+            return False
     if p.get("box") is not None:
         b = numeric(p["box"])
         if b is None or b.shape not in ((4,), (1, 4)):
@@ -216,6 +219,8 @@ def documented_prompt(p: dict[str, Any]) -> bool:
         b = b.astype(np.float64).reshape(4)
         if not np.isfinite(b).all() or b[2] < b[0] or b[3] < b[1]:
             return False
+        if b[0] > SIZE[1] or b[1] > SIZE[0] or b[2] < 0 or b[3] < 0:  # entirely outside: refused
+            return False  # (partly outside: clipped with a warning)
     if p.get("mask_input") is not None:
         mi = numeric(p["mask_input"], allow_bool=True)
         if mi is None or mi.shape not in ((1, 32, 32), (32, 32)) or not np.isfinite(mi.astype(np.float64)).all():
@@ -258,7 +263,8 @@ def test_batched_prompts(prompted: SamPredictor, b: int, n: int, with_boxes: boo
     labels = rng.integers(0, 2, (b + (mismatch == "labels"), n))
     x0y0 = rng.uniform(0, 40, (b + (mismatch == "boxes"), 2))
     boxes = np.concatenate([x0y0, x0y0 + rng.uniform(0, 30, x0y0.shape)], axis=1) if with_boxes else None
-    bad = mismatch == "labels" or (mismatch == "boxes" and with_boxes)
+    outside = ((coords < 0) | (coords > [SIZE[1], SIZE[0]])).any()  # refused: a click outside the image
+    bad = mismatch == "labels" or (mismatch == "boxes" and with_boxes) or outside
     try:
         masks, scores, low_res = prompted.predict_batch(coords, labels, boxes)
     except CLEAR_ERRORS as exc:

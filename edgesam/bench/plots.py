@@ -122,6 +122,13 @@ def _commit_axis(ax: Any, ordered: Sequence[ResultRow], max_ticks: int = 12) -> 
     if not first_seen:
         return
     marks = sorted(first_seen.items(), key=lambda kv: kv[1])[-max_ticks:]
+    lo, hi = ax.get_xlim()
+    gap = (hi - lo) / 40  # commits measured closer than this share one tick (labels would overlap)
+    spaced: list[tuple[str, float]] = []
+    for commit, when in reversed(marks):  # the newest commit of a cluster keeps its label
+        if not spaced or spaced[-1][1] - when >= gap:
+            spaced.append((commit, when))
+    marks = spaced[::-1]
     top = ax.secondary_xaxis("top")
     top.set_xticks([t for _, t in marks], labels=[c[:7] for c, _ in marks], rotation=90,
                    fontsize=7)
@@ -146,7 +153,7 @@ def plot_history(rows: Sequence[ResultRow], path: Path, *, title: str) -> Path |
     for row in ordered:
         configs.setdefault(row.config.key(), row.config)
     labels = short_labels(list(configs.values()))
-    fig = Figure(figsize=(9, 1.5 + 3.2 * len(metrics)), layout="constrained")
+    fig = Figure(figsize=(9, 1.5 + 3.2 * len(metrics) + 0.2 * len(configs)), layout="constrained")
     axes = fig.subplots(len(metrics), 1, squeeze=False, sharex=True)[:, 0]
     for ax, metric in zip(axes, metrics):
         for key in configs:
@@ -168,7 +175,9 @@ def plot_history(rows: Sequence[ResultRow], path: Path, *, title: str) -> Path |
     if (end - start).total_seconds() < 3600:  # one run: show a day, not matplotlib's 4 years
         axes[0].set_xlim(start - timedelta(hours=12), end + timedelta(hours=12))
     _commit_axis(axes[0], ordered)
-    axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    # Below the panels, so long configuration labels never squeeze the plots' time axes.
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="outside lower center",
+               ncols=1 if len(configs) > 6 else 2)
     fig.suptitle(title, fontsize=11)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=100)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from .consistency import row_flags
 from .plots import plot_history, plot_latency, require_matplotlib
 from .results import Metric, ResultRow, load_rows, utc_now_iso
 from .timing import TimingStats
@@ -126,8 +127,10 @@ def device_markdown(device_id: str, rows: Sequence[ResultRow],
            "| " + " | ".join(_cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     for latest, previous in pairs:
         c = latest.config
+        flags = row_flags(latest)
         notes = " ".join([f"{k}={v}" for k, v in sorted(c.extra.items())]
-                         + (["quick"] if c.quick else []))
+                         + (["quick"] if c.quick else [])
+                         + ([f"INCONSISTENT, not a result ({'; '.join(flags)})"] if flags else []))
         cells = [c.backend, c.precision, c.arch, str(c.image_size),
                  "" if c.threads is None else str(c.threads), notes]
         cells += [_cell_value(latest.metrics.get(n), previous.metrics.get(n) if previous else None)
@@ -185,7 +188,9 @@ def write_report(results_dir: str | Path, out_dir: str | Path, *,
               "(p50) of in-process runs after warm-up. Each row is the latest run of a "
               "configuration; the percentage in brackets is the change against its previous "
               "run (negative = lower, i.e. faster for latencies). *speedup* = baseline p50 / "
-              "this p50.", ""]
+              "this p50. Rows marked INCONSISTENT have figures that cannot all be true "
+              "(first mask below the encoder, p50 too unstable, load above the usable CPUs): "
+              "rerun them on a quiet machine.", ""]
     md_path = out / "README.md"
     md_path.write_text("\n".join(header + sections), encoding="utf-8")
     return [md_path, *pngs]

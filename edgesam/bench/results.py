@@ -143,6 +143,7 @@ class ResultRow:
         speedup: metric name -> baseline p50 / this p50 (see `compute_speedup`).
         baseline: label of the configuration `speedup` is measured against.
         schema: row format version.
+        flags: why the figures are inconsistent ([] for a result; see `consistency`).
     """
 
     config: BenchConfig
@@ -154,6 +155,7 @@ class ResultRow:
     speedup: dict[str, float] = field(default_factory=dict)
     baseline: str | None = None
     schema: int = SCHEMA_VERSION
+    flags: list[str] = field(default_factory=list)
 
     @classmethod
     def create(cls, config: BenchConfig, metrics: Mapping[str, Metric], *,
@@ -191,6 +193,7 @@ class ResultRow:
             "schema": self.schema, "timestamp": self.timestamp, "device_id": self.device_id,
             "config": self.config.to_dict(), "metrics": metrics, "fidelity": self.fidelity,
             "speedup": self.speedup, "baseline": self.baseline, "device": self.device,
+            **({"flags": list(self.flags)} if self.flags else {}),
         })
 
     @classmethod
@@ -204,7 +207,8 @@ class ResultRow:
                    device_id=data["device_id"], device=dict(data.get("device") or {}),
                    timestamp=data["timestamp"], fidelity=dict(data.get("fidelity") or {}),
                    speedup=dict(data.get("speedup") or {}), baseline=data.get("baseline"),
-                   schema=int(data.get("schema", SCHEMA_VERSION)))
+                   schema=int(data.get("schema", SCHEMA_VERSION)),
+                   flags=[str(f) for f in data.get("flags") or []])
 
 
 def append_rows(results_dir: str | Path,

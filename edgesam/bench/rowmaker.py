@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .consistency import baseline_flag, check_metrics
 from .fidelity import Outputs, compare_outputs
 from .results import BenchConfig, Metric, ResultRow, compute_speedup
 from .sources import ModelSource
@@ -24,6 +25,7 @@ class _Done:
     metrics: dict[str, Metric]
     outputs: Outputs
     label: str
+    flags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -73,11 +75,17 @@ class RowMaker:
     def add(self, variant: Variant, metrics: dict[str, Metric], outputs: Outputs,
             notes: Mapping[str, Any]) -> ResultRow:
         """Record a measured variant and return its row."""
-        done = _Done(variant, metrics, outputs, self.config(variant, notes).label())
+        usable = (self.fingerprint.get("cpu") or {}).get("usable_cpus")
+        done = _Done(variant, metrics, outputs, self.config(variant, notes).label(),
+                     check_metrics(metrics, usable))
         self._done.append(done)
         base = self._baseline() or done
         ref = self._reference(variant)
         fidelity = {} if ref is None or ref is done else compare_outputs(outputs, ref.outputs)
-        return ResultRow.create(self.config(variant, notes), metrics, fidelity=fidelity,
-                                speedup=compute_speedup(metrics, base.metrics),
-                                baseline=base.label, fingerprint=dict(self.fingerprint))
+        row = ResultRow.create(self.config(variant, notes), metrics, fidelity=fidelity,
+                               speedup=compute_speedup(metrics, base.metrics),
+                               baseline=base.label, fingerprint=dict(self.fingerprint))
+        row.flags = list(done.flags)
+        if base is not done and base.flags:
+            row.flags.append(baseline_flag(base.label))
+        return row

@@ -139,6 +139,8 @@ def _measure(variant: Variant, source: ModelSource, work: Workload, budget: Budg
     if isinstance(effective, str) and effective:
         notes["runs"] = effective
     metrics: dict[str, Metric] = dict(time_cases(predictor, work, budget, step))
+    end_load = _load_average()  # the highest of start and end: load that arrived mid-run counts
+    load = end_load if load is None else load if end_load is None else max(load, end_load)
     if load is not None:
         metrics["load_avg_1m"] = load
     outputs = collect_outputs(predictor, work.fidelity)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .consistency import flag_lines, row_flags
 from .results import ResultRow
 from .timing import TimingStats
 
@@ -61,11 +62,16 @@ def summary_markdown(rows: Sequence[ResultRow], skipped: Sequence[Any] = (),
             cells.append(_num(f.get("embedding_cosine"), ".4f"))
             cells.append(f"{f['mask_iou_mean']:.3f} / {f['mask_iou_min']:.3f}"
                          if "mask_iou_mean" in f else "")
+            if row_flags(row):  # figures that cannot all be true: shown bracketed, not as results
+                cells = [f"{cells[0]} (INCONSISTENT)", cells[1]] + [f"({c})" if c else c for c in cells[2:]]
             lines.append("| " + " | ".join(cells) + " |")
         load = [r.metrics.get("load_avg_1m") for r in rows if r.metrics.get("load_avg_1m") is not None]
         if load:
             lines += ["", f"system load average while measuring: {min(load):.1f} .. {max(load):.1f} "
                           f"(on {(rows[0].device.get('cpu') or {}).get('usable_cpus', '?')} usable CPUs)"]
+        flagged = flag_lines(rows)
+        if flagged:
+            lines += ["", *flagged]
     lines.append("")
     lines += [f"skipped {x.backend} {x.precision}: {x.reason}" for x in skipped]
     lines += [f"FAILED  {x.backend} {x.precision}: {x.reason}" for x in failed]

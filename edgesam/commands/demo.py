@@ -151,7 +151,10 @@ def _segment_sample(args: argparse.Namespace, source: Any, result: Any, out: Pat
     mask, score = _segment(predictor, image, point)
     write_image(out / "sample.png", image)
     write_image(out / "mask.png", mask)
-    write_image(out / "overlay.png", render_result(image, mask, point))
+    from edgesam.viz import caption, describe_model
+
+    made_by = describe_model(predictor.backend, args.checkpoint)
+    write_image(out / "overlay.png", caption(render_result(image, mask, point), f"score {score:.3f} · {made_by}"))
     lines = [f"segmented {what} ({image.shape[1]}x{image.shape[0]}) from a click at "
              f"({point[0, 0]:.0f}, {point[0, 1]:.0f}) with {chosen[0]} (single-mask output): "
              f"predicted IoU {score:.3f}, {int(mask.sum())} px"]
@@ -197,24 +200,58 @@ def _quantize_all(source: Any, out: Path, log: Any) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """``edgesam demo``."""
-    from edgesam.bench.cases import QUICK_BUDGET, SMOKE_BUDGET
     from edgesam.bench.results import ResultsDirError
+    from edgesam.bench.suite import check_results_dir
+
+    out = Path(args.out)
+    created = _missing_folders(out / "results")
+    try:
+        check_results_dir(out / "results")
+    except ResultsDirError as exc:
+        _remove_empty(created)
+        print(f"edgesam demo: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, out, log_prefix="[demo] ")
+    except BaseException:
+        _remove_empty(created)  # a failed run leaves no empty folders behind
+        raise
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this run created that are still empty (deepest first), and their
+    empty sub-folders."""
+    for folder in folders:
+        if folder.is_dir():
+            for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                if not any(sub.iterdir()):
+                    sub.rmdir()
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def _run(args: argparse.Namespace, out: Path, *, log_prefix: str) -> int:
+    """The demo's five steps (see the module doc)."""
+    from edgesam.bench.cases import QUICK_BUDGET, SMOKE_BUDGET
     from edgesam.bench.skips import write_bench_report
     from edgesam.bench.sources import prepare_source
-    from edgesam.bench.suite import SuiteOptions, check_results_dir, run_suite
+    from edgesam.bench.suite import SuiteOptions, run_suite
     from edgesam.bench.variants import DEFAULT_PRECISIONS
 
     from .bench import print_summary
 
-    out = Path(args.out)
-    try:
-        check_results_dir(out / "results")
-    except ResultsDirError as exc:
-        print(f"edgesam demo: error: {exc}", file=sys.stderr)
-        return 2
-
     def log(msg: str) -> None:
-        print(f"[demo] {msg}", flush=True)
+        print(f"{log_prefix}{msg}", flush=True)
 
     if args.checkpoint == "edgesam-demo":
         log("model: " + _DEMO_NOTE)

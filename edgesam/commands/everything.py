@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="decode a sparse grid first and skip points already covered (faster, may miss nested masks)")
     p.add_argument("--output-mode", choices=("coco_rle", "uncompressed_rle"), default="coco_rle",
                    help="segmentation encoding in the JSON (coco_rle: pycocotools-compatible)")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
 
 
@@ -40,13 +43,14 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def draw_records(image: np.ndarray, records: list[dict[str, Any]], chunk: int = 32) -> np.ndarray:
+def draw_records(image: np.ndarray, records: list[dict[str, Any]], chunk: int | None = None) -> np.ndarray:
     """The image with every record's mask drawn, largest first (small masks stay visible).
 
     Args:
         image: ``uint8 [H, W, 3]`` RGB.
         records: generator records whose ``segmentation`` is an RLE dict (COCO or uncompressed).
-        chunk: masks decoded at once (bounds memory to ``chunk * H * W`` bytes).
+        chunk: masks decoded at once (bounds memory to ``chunk * H * W`` bytes); default: up
+            to 32, fewer on large images so that a chunk stays under 64 MB.
 
     Returns:
         ``uint8 [H, W, 3]`` RGB.
@@ -54,6 +58,8 @@ def draw_records(image: np.ndarray, records: list[dict[str, Any]], chunk: int = 
     from edgesam.everything import coco_rle_to_mask, rle_to_mask
     from edgesam.viz import distinct_colors, overlay
 
+    if chunk is None:
+        chunk = max(1, min(32, (64 << 20) // max(1, image.shape[0] * image.shape[1])))
     order = sorted(range(len(records)), key=lambda i: -int(records[i]["area"]))
     colors = distinct_colors(len(records))
     out = image
@@ -65,6 +71,47 @@ def draw_records(image: np.ndarray, records: list[dict[str, Any]], chunk: int = 
             masks.append(coco_rle_to_mask(seg) if isinstance(seg["counts"], str) else rle_to_mask(seg))
         out = overlay(out, np.stack(masks), colors=colors[start : start + len(idx)], alpha=0.4)
     return out
+
+
+def _progress_printer(enabled: bool) -> Any:
+    """``progress(done, total)`` printing a line on stderr at every further 10%."""
+    state = {"next": 10}
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        pct = 100 * done // max(1, total)
+        if enabled and (pct >= state["next"] or done == total):
+            state["next"] = pct // 10 * 10 + 10
+            print(f"everything: {done}/{total} prompts decoded ({pct}%, {time.perf_counter() - start:.0f} s)",
+                  file=sys.stderr, flush=True)
+
+    return progress
+
+
+def write_records_json(path: Path, header: dict[str, Any], masks: Any, output_mode: str) -> int:
+    """Write ``header`` plus ``"masks": [...]`` to ``path``, encoding one mask at a time.
+
+    Only one mask's segmentation text is in memory at once; the file is written under a
+    temporary name and renamed when complete. Returns the number of records.
+    """
+    from edgesam.everything import coco_encode_rle
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(json.dumps(header, default=_jsonable)[:-1] + ', "masks": [')
+            for i, rle in enumerate(masks.rles):
+                seg = (coco_encode_rle(rle) if output_mode == "coco_rle"
+                       else {"size": rle["size"], "counts": [int(c) for c in rle["counts"]]})
+                record = masks.take([i]).records([seg])[0]
+                fh.write(("\n" if i == 0 else ",\n") + json.dumps(record, default=_jsonable))
+            fh.write("]}\n")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return len(masks)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,10 +131,11 @@ def run(args: argparse.Namespace) -> int:
         coarse_to_fine=args.coarse_to_fine,
         output_mode=args.output_mode,
     )
+    generator.progress = _progress_printer(not args.no_progress)
     start = time.perf_counter()
-    records = generator.generate(image)
+    masks = generator.generate_mask_set(image)  # RLEs; segmentations are encoded while writing
     seconds = time.perf_counter() - start
-    doc = {
+    header = {
         "image": str(args.image),
         "image_size": [int(image.shape[0]), int(image.shape[1])],
         "model": args.bundle or args.checkpoint,
@@ -102,13 +150,16 @@ def run(args: argparse.Namespace) -> int:
             "output_mode": args.output_mode,
         },
         "seconds": round(seconds, 4),
-        "masks": records,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, default=_jsonable) + "\n", encoding="utf-8")
-    print(f"{len(records)} masks in {seconds:.2f} s -> {out}")
+    count = write_records_json(out, header, masks, args.output_mode)
+    print(f"{count} masks in {seconds:.2f} s -> {out}")
     if args.overlay:
-        write_image(args.overlay, draw_records(image, records))
+        from edgesam.everything import area_from_rle
+        from edgesam.viz import caption, describe_model
+
+        records = [{"segmentation": rle, "area": area_from_rle(rle)} for rle in masks.rles]
+        made_by = describe_model(predictor.backend, args.bundle or args.checkpoint)
+        write_image(args.overlay, caption(draw_records(image, records), f"{count} masks · {made_by}"))
         print(f"overlay -> {args.overlay}")
     return 0

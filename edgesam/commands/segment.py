@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgesam.io import read_image, write_image
-    from edgesam.viz import overlay
+    from edgesam.viz import caption, describe_model, overlay
 
     if not args.point and args.box is None:
         raise ValueError("give at least one --point or a --box")
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"mask {best} of {len(scores)}: score {scores[best]:.3f}, area {int(masks[best].sum())} px -> {args.out}")
     if args.overlay:
         drawn = overlay(image, masks[best], points=coords, labels=labels, boxes=box)
-        write_image(args.overlay, drawn)
+        made_by = describe_model(predictor.backend, args.bundle or args.checkpoint)
+        write_image(args.overlay, caption(drawn, f"mask {best} of {len(scores)}, score {scores[best]:.3f} · {made_by}"))
         print(f"overlay -> {args.overlay}")
     return 0

@@ -19,6 +19,7 @@ materialising them. Masks are kept as run-length encodings from then on.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -33,6 +34,7 @@ from edgesam.everything.boxes import (
     uncrop_boxes_xyxy,
     uncrop_points,
 )
+from edgesam.everything.lowmem import process_batch_in_strips
 from edgesam.everything.masks import stability_from_counts
 from edgesam.everything.maskset import MaskSet, postprocess_small_regions
 from edgesam.everything.rle import coco_encode_rle, rle_to_mask, roi_to_rle
@@ -89,6 +91,12 @@ class SamAutomaticMaskGenerator:
             With ``False`` (default) results follow segment_anything exactly.
         coarse_stride: the sparse pass's stride for ``coarse_to_fine``.
     """
+
+    #: Crops larger than this many pixels upscale each candidate in column strips
+    #: (:mod:`edgesam.everything.lowmem`): same results, a working set bounded per mask.
+    low_memory_pixels: int = 1 << 22
+    #: Called as ``progress(prompts_decoded, prompts_total)`` after every decoder batch.
+    progress: Callable[[int, int], None] | None = None
 
     def __init__(
         self,
@@ -177,7 +185,7 @@ class SamAutomaticMaskGenerator:
         elif self.output_mode == "binary_mask":
             segs = [rle_to_mask(r) for r in masks.rles]
         else:
-            segs = masks.rles
+            segs = [{"size": r["size"], "counts": [int(c) for c in r["counts"]]} for r in masks.rles]
         return masks.records(segs)
 
     def generate_mask_set(self, image: np.ndarray) -> MaskSet:
@@ -189,6 +197,7 @@ class SamAutomaticMaskGenerator:
             raise ValueError(f"image is empty: shape {image.shape}")
         orig_size = (int(image.shape[0]), int(image.shape[1]))
         crop_boxes, layer_idxs = generate_crop_boxes(orig_size, self.crop_n_layers, self.crop_overlap_ratio)
+        self._prompts_done, self._prompts_total = 0, sum(len(self.point_grids[layer]) for layer in layer_idxs)
         per_crop = [self._process_crop(image, box, layer, orig_size) for box, layer in zip(crop_boxes, layer_idxs)]
         data = MaskSet.concat(per_crop)
         if len(crop_boxes) > 1 and len(data):
@@ -240,8 +249,18 @@ class SamAutomaticMaskGenerator:
         return data
 
     def _process_points(self, points: np.ndarray, ctx: _CropContext) -> MaskSet:
-        parts = [self._process_batch(batch, ctx) for (batch,) in batch_iterator(self.points_per_batch, points)]
+        parts = []
+        for (batch,) in batch_iterator(self.points_per_batch, points):
+            large = ctx.coverage is None and ctx.crop_size[0] * ctx.crop_size[1] > self.low_memory_pixels
+            parts.append(process_batch_in_strips(self, batch, ctx) if large else self._process_batch(batch, ctx))
+            self._report_progress(len(batch))
         return MaskSet.concat(parts)
+
+    def _report_progress(self, n: int) -> None:
+        self._prompts_done = getattr(self, "_prompts_done", 0) + n
+        if self.progress is not None:
+            total = getattr(self, "_prompts_total", self._prompts_done)
+            self.progress(min(self._prompts_done, total), total)
 
     def _decode(self, points: np.ndarray, ctx: _CropContext) -> tuple[np.ndarray, np.ndarray]:
         """Multimask outputs for single-point prompts: iou ``[B, 3]``, logits ``[B, 3, h, w]``."""

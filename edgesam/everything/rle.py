@@ -108,7 +108,7 @@ def rle_to_mask(rle: RLE) -> np.ndarray:
 
 def area_from_rle(rle: RLE) -> int:
     """Number of set pixels of an uncompressed RLE."""
-    return int(sum(rle["counts"][1::2]))
+    return int(np.asarray(rle["counts"], dtype=np.int64)[1::2].sum())
 
 
 def coco_encode_counts(counts: list[int] | np.ndarray) -> str:

@@ -13,6 +13,7 @@ taken on the rectangle therefore equal those of the full-resolution upscale.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -104,29 +105,63 @@ class MaskUpscaler:
         Returns an empty ``[0, 0]`` region when no low-res logit can exceed ``threshold``.
         """
         low_res = self._check(low_res)
-        empty = UpscaledRoi(np.zeros((0, 0), dtype=np.float32), 0, 0)
+        bounds = self._roi_bounds(low_res, threshold)
+        if bounds is None:
+            return UpscaledRoi(np.zeros((0, 0), dtype=np.float32), 0, 0)
+        ya, yb, xa, xb = bounds
+        return UpscaledRoi(self._evaluate(low_res, ya, yb, xa, xb), xa, ya)
+
+    def roi_strips(self, low_res: np.ndarray, threshold: float, max_pixels: int = 1 << 20) -> Iterator[UpscaledRoi]:
+        """The logits of :meth:`upscale_roi`, left to right in column strips of at most
+        ``max(1, max_pixels // h)`` columns (``h``: the rectangle's height), with the same values.
+
+        Only one strip's ``[h, w_strip]`` output (plus the ``[<= S, w]`` horizontal pass) is in
+        memory at a time, so a mask covering a huge image costs a bounded working set.
+        Yields nothing when no low-res logit can exceed ``threshold``.
+        """
+        low_res = self._check(low_res)
+        bounds = self._roi_bounds(low_res, threshold)
+        if bounds is None:
+            return
+        ya, yb, xa, xb = bounds
+        horiz, ja, jb = self._horizontal(low_res, ya, yb, xa, xb)
+        step = max(1, int(max_pixels) // max(1, yb - ya))
+        for c0 in range(0, xb - xa, step):
+            c1 = min(c0 + step, xb - xa)
+            # The vertical pass over one group of columns is independent of the others (the
+            # horizontal size is unchanged, so OpenCV copies the columns exactly).
+            yield UpscaledRoi(self._vertical(horiz[:, c0:c1], ja, jb)[ya:yb], xa + c0, ya)
+
+    def _roi_bounds(self, low_res: np.ndarray, threshold: float) -> tuple[int, int, int, int] | None:
+        """``(ya, yb, xa, xb)`` of the rectangle of :meth:`upscale_roi` (None when empty)."""
         # A small margin absorbs float rounding of the interpolation.
         margin = 1e-3 + 1e-6 * float(np.abs(low_res).max(initial=0.0))
         above = low_res > (threshold - margin)
         rows, cols = above.any(axis=1), above.any(axis=0)
         if not rows.any():
-            return empty
+            return None
         r_any, c_any = np.flatnonzero(rows), np.flatnonzero(cols)
         out: list[tuple[int, int]] = []
         for axis, (a, b) in enumerate(((r_any[0], r_any[-1]), (c_any[0], c_any[-1]))):
             j0, j1 = self._first[axis].reach(int(a), int(b))
             j1 = min(j1, self.input_size[axis])
             if j0 >= j1:
-                return empty
+                return None
             o0, o1 = self._second[axis].reach(j0, j1 - 1)
             if o0 >= o1:
-                return empty
+                return None
             out.append((o0, o1))
         (ya, yb), (xa, xb) = out
-        return UpscaledRoi(self._evaluate(low_res, ya, yb, xa, xb), xa, ya)
+        return ya, yb, xa, xb
 
     def _evaluate(self, low_res: np.ndarray, ya: int, yb: int, xa: int, xb: int) -> np.ndarray:
         """Exact output logits ``[ya:yb, xa:xb]``."""
+        horiz, ja, jb = self._horizontal(low_res, ya, yb, xa, xb)
+        return self._vertical(horiz, ja, jb)[ya:yb]
+
+    def _horizontal(self, low_res: np.ndarray, ya: int, yb: int, xa: int, xb: int) -> tuple[np.ndarray, int, int]:
+        """Rows ``[ja, jb)`` of the ``S x S`` frame needed by output rows ``[ya, yb)``, resized
+        horizontally to the output width and cut to columns ``[xa, xb)``: ``([jb - ja, xb - xa], ja, jb)``."""
         ja, jb = self._second[0].needs(ya, yb)  # rows of the S x S frame
         ka, kb = self._second[1].needs(xa, xb)  # columns of the S x S frame
         # First pass (integer factor) on a low-res block with a one-pixel margin, so that the
@@ -140,12 +175,14 @@ class MaskUpscaler:
         up = cv2.resize(block, ((cb - ca) * fx, (rb - ra) * fy), interpolation=_LINEAR)
         first = up[ja - ra * fy : jb - ra * fy, ka - ca * fx : kb - ca * fx]
         # Second pass, horizontal: full-width strip (values outside [ka, kb) are never read).
-        in_h, in_w = self.input_size
-        out_h, out_w = self.original_size
+        in_w = self.input_size[1]
+        out_w = self.original_size[1]
         strip = np.zeros((jb - ja, in_w), dtype=np.float32)
         strip[:, ka:kb] = first
-        horiz = cv2.resize(strip, (out_w, jb - ja), interpolation=_LINEAR)[:, xa:xb]
-        # Second pass, vertical: full-height strip of the kept columns.
-        column = np.zeros((in_h, xb - xa), dtype=np.float32)
+        return cv2.resize(strip, (out_w, jb - ja), interpolation=_LINEAR)[:, xa:xb], ja, jb
+
+    def _vertical(self, horiz: np.ndarray, ja: int, jb: int) -> np.ndarray:
+        """Second pass, vertical: full-height strip of the given columns -> ``[H, w]``."""
+        column = np.zeros((self.input_size[0], horiz.shape[1]), dtype=np.float32)
         column[ja:jb] = horiz
-        return cv2.resize(column, (xb - xa, out_h), interpolation=_LINEAR)[ya:yb]
+        return cv2.resize(column, (horiz.shape[1], self.original_size[0]), interpolation=_LINEAR)

@@ -22,6 +22,28 @@ KNOWN_UNUSED_PREFIXES: dict[str, tuple[str, ...]] = {
 StateDict = dict[str, torch.Tensor]
 
 
+_EXPECTED = (
+    "expected a SAM-family checkpoint: a PyTorch .pt/.pth file written by torch.save (a zip "
+    "archive or a pickle) or a .safetensors file, e.g. sam_vit_b_01ec64.pth or mobile_sam.pt"
+)
+
+
+def _not_a_checkpoint(path: Path) -> str | None:
+    """Why ``path`` cannot be a checkpoint, judged from its first bytes (None if it may be one)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head:
+        return f"{path} is an empty file, not a checkpoint; {_EXPECTED}"
+    if path.suffix == ".safetensors" or head[:2] == b"PK" or head[:1] == b"\x80":
+        return None  # safetensors, torch.save's zip archive, or a (legacy) pickle
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{path} is not a checkpoint (unknown binary format, starts with {head[:8]!r}); {_EXPECTED}"
+    first = text.splitlines()[0][:40] if text.strip() else ""
+    return f"{path} is a text file (starts with {first!r}), not a checkpoint; {_EXPECTED}"
+
+
 def read_state_dict(path: str | os.PathLike[str]) -> tuple[StateDict, dict[str, str]]:
     """Read tensors from ``.safetensors`` or a ``torch.save`` file with ``weights_only=True``.
 
@@ -33,6 +55,9 @@ def read_state_dict(path: str | os.PathLike[str]) -> tuple[StateDict, dict[str, 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file not found: {path}")
+    problem = _not_a_checkpoint(path)
+    if problem:
+        raise ValueError(problem)
     metadata: dict[str, str] = {}
     try:
         if path.suffix == ".safetensors":
@@ -49,7 +74,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> tuple[StateDict, dict[str, 
             f"or needs code execution to load (only weights-only files are accepted): {exc}"
         ) from exc
     except Exception as exc:  # safetensors raises its own error types
-        raise ValueError(f"could not read checkpoint {path}: {exc}") from exc
+        raise ValueError(f"could not read checkpoint {path} ({type(exc).__name__}: {exc}); {_EXPECTED}") from exc
     for key in ("model", "state_dict"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]

@@ -170,6 +170,12 @@ class SamPredictor:
             ``low_res_logits float32 [C, 4h, 4w]``, with ``C`` = 3 or 1.
 
         With no prompt at all the decoder sees only the padding point (no box, no clicks).
+
+        Raises:
+            ValueError: a point outside the image (``0 <= x <= W``, ``0 <= y <= H``; the message
+                names the point and the image size), a box entirely outside it; boxes partly
+                outside are clipped to the image with a ``UserWarning``. Also the prompt
+                errors of :func:`edgesam.predictor.prompts.pack_prompts`.
         """
         state = self._require_state()
         inputs = self._pack(state, point_coords, point_labels, box, mask_input, batched=False)
@@ -197,6 +203,10 @@ class SamPredictor:
         Returns:
             ``masks [B, C, H, W]``, ``scores float32 [B, C]``, ``low_res float32 [B, C, 4h, 4w]``;
             row ``b`` equals ``predict`` with the ``b``-th prompt.
+
+        Raises:
+            ValueError: as :meth:`predict` (points outside the image; boxes partly outside are
+                clipped with a warning).
         """
         state = self._require_state()
         inputs = self._pack(state, point_coords, point_labels, boxes, mask_input, batched=True)
@@ -223,6 +233,7 @@ class SamPredictor:
             image_size=int(self._backend.image_size),
             mask_size=(4 * h, 4 * w),
             batched=batched,
+            check_bounds=True,
         )
 
     def _run(

@@ -12,6 +12,7 @@ Coordinates are mapped from the original image to the resized ``S x S`` input fr
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +119,50 @@ def _check_boxes(boxes: Any, *, batched: bool) -> np.ndarray | None:
     return array
 
 
+def _check_inside(
+    points: tuple[np.ndarray, np.ndarray] | None,
+    boxes: np.ndarray | None,
+    original_size: tuple[int, int],
+    *,
+    batched: bool,
+) -> np.ndarray | None:
+    """Refuse clicks outside the image; clip boxes that reach outside it (with a warning).
+
+    Coordinates are continuous pixel positions: the image spans ``[0, W] x [0, H]``, borders
+    included. Returns the (possibly clipped) boxes.
+    """
+    height, width = original_size
+    size = f"{width}x{height} (width x height)"
+    if points is not None:
+        xy = points[0].reshape(-1, 2)
+        outside = (xy[:, 0] < 0) | (xy[:, 0] > width) | (xy[:, 1] < 0) | (xy[:, 1] > height)
+        if outside.any():
+            x, y = xy[int(np.argmax(outside))].tolist()
+            raise ValueError(
+                f"point ({x:g}, {y:g}) is outside the {size} image: "
+                f"x must be in 0..{width} and y in 0..{height}"
+            )
+    if boxes is None:
+        return None
+    name = "boxes" if batched else "box"
+    limits = np.array([width, height, width, height], dtype=np.float64)
+    clipped = np.clip(boxes, 0.0, limits)
+    away = (boxes[:, 0] > width) | (boxes[:, 1] > height) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0)
+    if away.any():
+        first = boxes[int(np.argmax(away))].tolist()
+        raise ValueError(f"{name} {[round(v, 2) for v in first]} lies entirely outside the {size} image")
+    changed = (clipped != boxes).any(axis=1)
+    if changed.any():
+        i = int(np.argmax(changed))
+        warnings.warn(
+            f"{int(changed.sum())} {name} reach outside the {size} image and were clipped to it, "
+            f"e.g. {[round(v, 2) for v in boxes[i].tolist()]} -> {[round(v, 2) for v in clipped[i].tolist()]}",
+            UserWarning,
+            stacklevel=5,  # the caller of SamPredictor.predict/predict_batch
+        )
+    return clipped
+
+
 def _check_mask_input(
     mask_input: Any, mask_size: tuple[int, int], *, batched: bool
 ) -> np.ndarray | None:
@@ -151,6 +196,7 @@ def pack_prompts(
     image_size: int,
     mask_size: tuple[int, int],
     batched: bool,
+    check_bounds: bool = False,
 ) -> DecoderInputs:
     """Validate prompts given in original-image pixels and pack them for the decoder.
 
@@ -163,16 +209,22 @@ def pack_prompts(
         image_size: side ``S`` of the model input.
         mask_size: ``(4h, 4w)``, the low-resolution mask size of the model.
         batched: whether the inputs carry a leading batch axis.
+        check_bounds: refuse clicks outside ``[0, W] x [0, H]`` of ``original_size`` and clip
+            boxes reaching outside it with a warning (the public predictor's behaviour; callers
+            that generate their own in-image prompts leave it off).
 
     With no prompt at all, one query made of the padding point alone is decoded.
 
     Raises:
         TypeError: non-numeric inputs.
         ValueError: wrong shapes, NaN/inf, labels outside {0, 1}, points without labels (or
-            the reverse), inverted boxes, batch sizes that disagree.
+            the reverse), inverted boxes, batch sizes that disagree; with ``check_bounds``,
+            clicks outside the image and boxes lying entirely outside it.
     """
     points = _check_points(point_coords, point_labels, batched=batched)
     box_array = _check_boxes(boxes, batched=batched)
+    if check_bounds:
+        box_array = _check_inside(points, box_array, original_size, batched=batched)
     masks = _check_mask_input(mask_input, mask_size, batched=batched)
 
     sizes = {
