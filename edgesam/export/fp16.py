@@ -63,11 +63,19 @@ def _topological_sort(graph: Any) -> None:
     graph.node.extend(copies)
 
 
+#: Ops whose inputs after the first are shapes, indices or sizes (not followed back from the logits).
+_DATA_FIRST = ("Reshape", "Expand", "Tile", "Slice", "Pad", "Resize", "Unsqueeze", "Squeeze", "Gather",
+               "Transpose", "Flatten", "Split")  # fmt: skip
+#: Ops that compute shapes: the walk back from the logits stops there.
+_SHAPE_OPS = ("Shape", "ConstantOfShape", "Size", "Constant", "Range")
+
+
 def mask_logit_nodes(graph: Any, outputs: Sequence[str]) -> list[str]:
     """Names of the nodes from the last matrix product up to each of ``outputs`` (product included).
 
-    Walks back from each output through its producers; the walk stops at a :data:`MATMUL_OPS`
-    node (kept, its own inputs not followed) and at graph inputs and constants.
+    Walks back from each output along the data path (the first input of reshaping ops, every
+    input of elementwise ones); it stops at a :data:`MATMUL_OPS` node (kept, its own inputs not
+    followed), at shape computations and at graph inputs and constants.
     """
     producer = {out: node for node in graph.node for out in node.output}
     kept: list[str] = []
@@ -81,8 +89,59 @@ def mask_logit_nodes(graph: Any, outputs: Sequence[str]) -> list[str]:
         kept.append(node.name)
         if node.op_type in MATMUL_OPS:
             continue
-        stack.extend(producer[i] for i in node.input if i in producer and producer[i].op_type != "Constant")
+        inputs = node.input[:1] if node.op_type in _DATA_FIRST else node.input
+        stack.extend(producer[i] for i in inputs if i in producer and producer[i].op_type not in _SHAPE_OPS)
     return kept
+
+
+def _cast_to(node: Any) -> int | None:
+    return next((a.i for a in node.attribute if a.name == "to"), None) if node.op_type == "Cast" else None
+
+
+def _drop_round_trips(model: Any) -> int:
+    """Remove float32 -> float16 -> float32 Cast pairs the converter puts between two float32
+    nodes (they would round the kept-float32 tensors to float16). Returns the pairs removed."""
+    import onnx
+
+    graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type
+             for v in [*onnx.shape_inference.infer_shapes(model).graph.value_info, *graph.input]}  # fmt: skip
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+    drop: set[int] = set()
+    rename: dict[str, str] = {}
+    for node in graph.node:
+        if _cast_to(node) != onnx.TensorProto.FLOAT16 or types.get(node.input[0]) != onnx.TensorProto.FLOAT:
+            continue
+        users = consumers.get(node.output[0], [])
+        if not users or node.output[0] in outputs:
+            continue
+        if not all(_cast_to(u) == onnx.TensorProto.FLOAT for u in users):
+            continue
+        drop.add(id(node))
+        for user in users:
+            if user.output[0] in outputs:  # keep the output's name: the Cast pair becomes an Identity
+                user.op_type = "Identity"
+                del user.attribute[:]
+                user.input[0] = node.input[0]
+            else:
+                drop.add(id(user))
+                rename[user.output[0]] = node.input[0]
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name in rename:
+                node.input[k] = rename[name]
+    kept = [n for n in graph.node if id(n) not in drop]
+    removed = len(graph.node) - len(kept)
+    copies = [type(n)() for n in kept]
+    for copy, node in zip(copies, kept):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+    return removed
 
 
 def convert_onnx_fp16(
@@ -126,6 +185,7 @@ def convert_onnx_fp16(
     converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=list(fp32_ops),
                                          node_block_list=block_nodes, disable_shape_infer=False)  # fmt: skip
     _topological_sort(converted.graph)
+    _drop_round_trips(converted)
     onnx.checker.check_model(converted)
     compute = [n for n in graph.node if n.op_type not in ("Constant", "Cast", "Identity")]
     fp32 = [n for n in compute if n.op_type in fp32_ops or n.name in block_nodes]

@@ -119,6 +119,8 @@ def check_explicit_quantization(model: Any) -> int:
     graph = model.graph
     consts = _constants(graph)
     consumers: dict[str, list[Any]] = {}
+    quantized_weights = {n.output[0]: consts[n.input[0]] for n in graph.node
+                         if n.op_type == "QuantizeLinear" and n.input[0] in consts}  # weight -> Q -> DQ
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
@@ -147,7 +149,7 @@ def check_explicit_quantization(model: Any) -> int:
         if scale.ndim != 1:
             problems.append(f"{node.name}: scale must be a scalar or 1-D (per-channel), got shape {list(scale.shape)}")
             continue
-        data = consts.get(node.input[0])
+        data = consts.get(node.input[0], quantized_weights.get(node.input[0]))
         if data is None:
             problems.append(f"{node.name}: per-channel scales on an activation ({node.input[0]}); TensorRT "
                             "quantizes activations per tensor")  # fmt: skip
