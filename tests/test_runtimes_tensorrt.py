@@ -442,3 +442,14 @@ def test_engines_match_the_golden_reference(
     with pytest.raises(ValueError, match="profile"):
         again.decode(np.zeros(backend.embedding_shape, np.float32), np.zeros((64, 1, 2), np.float32),
                      np.ones((64, 1), np.float32), np.zeros((64, 1, 64, 64), np.float32), np.zeros(64, np.float32))
+
+
+def test_bench_plans_tensorrt_fp16_only_with_an_fp16_bundle() -> None:
+    from edgesam.bench.variants import plan_variants
+
+    variants, skipped = plan_variants(["tensorrt"], ["fp32", "fp16", "int8"], has_torch_weights=False,
+                                      availability={"tensorrt": True}, probe=None, isa=())  # fmt: skip
+    assert [(v.precision, v.bundle_kind, dict(v.options)) for v in variants] == [
+        ("fp32", "fp32", {"precision": "fp32"}), ("int8", "int8", {"precision": "int8"})]
+    assert [(s.precision) for s in skipped] == ["fp16"]
+    assert "FP16-typed bundle" in skipped[0].reason and "--precision fp16" in skipped[0].reason

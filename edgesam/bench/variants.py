@@ -9,8 +9,9 @@ precision name is a ``ValueError``.
 Precision rules:
   * fp32: every backend (torch needs torch weights, i.e. not ``--bundle`` alone).
   * int8: onnxruntime, openvino, tensorrt, each on a bundle quantized for it.
-  * fp16: OpenVINO on a GPU device (torch only on a CUDA GPU); TensorRT fp16 runs an FP16-typed
-    bundle (``edgesam export --precision fp16``), which is benchmarked with ``--bundle``.
+  * fp16: OpenVINO on a GPU device (torch only on a CUDA GPU). TensorRT fp16 needs an FP16-typed
+    bundle (``edgesam export --precision fp16``; strongly typed builds on 10.x and 11.x), which
+    this harness does not make: skipped with that reason.
   * bf16: OpenVINO and torch on CPUs with native bf16 (AVX512-BF16 / AMX); optional, not a default.
 """
 
@@ -205,7 +206,8 @@ def _tensorrt_variant(precision: str) -> Variant | str:
         # builder flag): fp16 needs an FP16-typed bundle, which this harness does not make.
         version = _tensorrt_version() or "10.x/11.x"
         return (f"TensorRT {version} builds fp16 only from an FP16-typed bundle (strongly typed networks): "
-                "make one with `edgesam export MODEL --precision fp16` and measure it with --bundle")
+                "`edgesam export MODEL --precision fp16` makes one, which this harness does not do yet "
+                "(benchmarks/gpu_check.py measures it)")
     if precision == "int8":
         return Variant("tensorrt", "int8", "int8", {"precision": "int8"})
     return "TensorRT bf16 is not provided (use fp16 or int8)"
