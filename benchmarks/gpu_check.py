@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------------- models and inputs
-def build_model(arch: str, seed: int) -> Any:
+def build_model(arch: str, seed: int, image_size: int | None = None) -> Any:
     """Seeded random weights in the official layout (``tiny``: the tests' 128 px model)."""
     import torch
 
@@ -84,7 +84,7 @@ def build_model(arch: str, seed: int) -> Any:
         spec = ModelSpec("gpu_check_tiny", "sam_vit", "tiny check model", image_size=128, decoder_depth=1,
                          decoder_mlp_dim=256, encoder_kwargs=dict(embed_dim=32, depth=1, num_heads=2, window_size=4))
         return build_sam(spec).eval()
-    return build_sam(arch).eval()
+    return (build_sam(arch) if image_size is None else build_sam(arch, image_size=image_size)).eval()
 
 
 def model_inputs(model: Any, seed: int) -> dict[str, np.ndarray]:
@@ -234,7 +234,8 @@ def tensorrt_status() -> tuple[bool, str]:
     return True, f"tensorrt {tensorrt.__version__}"
 
 
-def tensorrt_section(args: argparse.Namespace, work: Path, over_budget: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+def tensorrt_section(args: argparse.Namespace, work: Path,
+                     over_budget: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """vit_t bundles (fp32, FP16-typed, INT8 Q/DQ) on the TensorRT backend: golden check and latency."""
     from edgesam.export import export_bundle
     from edgesam.quantization import quantize_bundle
@@ -243,21 +244,16 @@ def tensorrt_section(args: argparse.Namespace, work: Path, over_budget: Callable
     from edgesam.runtimes.tensorrt_backend import TensorRTBackend
 
     arch = "tiny" if args.tiny else "vit_t"
-    model = build_model(arch, args.seed)
-    if not args.tiny and args.trt_image_size != 1024:
-        from edgesam.models import build_sam
-        import torch
-
-        torch.manual_seed(args.seed)
-        model = build_sam(arch, image_size=args.trt_image_size).eval()
+    model = build_model(arch, args.seed, None if args.tiny else args.trt_image_size)
     out: dict[str, Any] = {"arch": arch, "image_size": int(model.image_size), "precisions": {}}
     t0 = time.perf_counter()
     bundles = {"fp32": export_bundle(model, work / "fp32")}
     out["export_s"] = time.perf_counter() - t0
+    int8_recipe = get_recipe("trt-int8").replace(calibration_images=8, heldout_images=2)
     makers = {
         "fp16": lambda: fp16_bundle(bundles["fp32"], work / "fp16", heldout_images=2, prompts_per_image=4).path,
-        "int8": lambda: quantize_bundle(bundles["fp32"], work / "int8", backend="tensorrt", gate=False, search=False,
-                                        recipe=get_recipe("trt-int8").replace(calibration_images=8, heldout_images=2)).path,
+        "int8": lambda: quantize_bundle(bundles["fp32"], work / "int8", backend="tensorrt", gate=False,
+                                        search=False, recipe=int8_recipe).path,
     }  # fmt: skip
     inputs = model_inputs(model, args.seed)
     for precision in TRT_PRECISIONS:
@@ -342,13 +338,15 @@ def render_markdown(report: dict[str, Any]) -> str:
                          f"{_fmt(row['encoder']['p50_ms'], 2)} / {_fmt(row['encoder']['p90_ms'], 2)} | "
                          f"{_fmt(row['decoder_1_click']['p50_ms'], 2)} |")  # fmt: skip
     lines += ["", "## Encoder distillation with AMP", "",
-              "| arch | px | batch | AMP | images/s | peak memory GiB | loss first -> last |", "|---|---|---|---|---|---|---|"]
+              "| arch | px | batch | AMP | images/s | peak memory GiB | loss first -> last |",
+              "|---|---|---|---|---|---|---|"]
     for arch, row in report["distill"].items():
         if "error" in row:
             lines.append(f"| {arch} | error: {row['error']} | | | | | |")
             continue
-        lines.append(f"| {arch} | {row['image_size']} | {row['batch']} | {row['amp']} | {_fmt(row['images_per_s'], 2)} | "
-                     f"{_fmt(row.get('peak_memory_gib'), 2)} | {_fmt(row['loss_first'])} -> {_fmt(row['loss_last'])} |")
+        lines.append(f"| {arch} | {row['image_size']} | {row['batch']} | {row['amp']} | "
+                     f"{_fmt(row['images_per_s'], 2)} | {_fmt(row.get('peak_memory_gib'), 2)} | "
+                     f"{_fmt(row['loss_first'])} -> {_fmt(row['loss_last'])} |")  # fmt: skip
     lines += ["", "## TensorRT", "", report["tensorrt_status"], ""]
     trt = report.get("tensorrt")
     if trt and "precisions" in trt:

@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 from bundle_fixtures import tiny_model  # noqa: E402
 
 from edgesam.export import export_bundle, load_bundle  # noqa: E402
-from edgesam.export.fp16 import FP32_OPS, convert_onnx_fp16, mask_logit_nodes  # noqa: E402
+from edgesam.export.fp16 import FP32_OPS, convert_onnx_fp16  # noqa: E402
 
 FLOAT, HALF = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
 

@@ -60,7 +60,7 @@ def test_valid_graphs_pass_with_scales_in_initializers_or_constant_nodes() -> No
 def test_per_channel_axis_must_be_the_output_channel_axis() -> None:
     wrong = _qdq_conv(axis=1, n_scales=4)  # per input channel: valid ONNX, not what TensorRT wants
     assert np.isfinite(_runs(wrong)).all()
-    with pytest.raises(ValueError, match="w_q: per-channel axis 1, but TensorRT needs the output-channel axis 0 for Conv"):
+    with pytest.raises(ValueError, match="w_q: per-channel axis 1, but TensorRT needs the output-channel axis 0 for Conv"):  # noqa: E501
         check_explicit_quantization(wrong)
     wrong_mm = _qdq_conv(matmul=True, n_scales=6, w_axis_for_matmul=0)
     onnx.checker.check_model(wrong_mm)
