@@ -77,13 +77,3 @@ def test_save_ir_without_openvino_private_folding_warns_and_writes(
         xml, weights = save_ir(model, tmp_path, "encoder")
     assert xml.is_file() and weights.is_file()
     assert len(read_model(xml).get_ordered_ops()) == ops  # saved as it was, nothing folded
-
-
-def test_tensorrt_fp16_engine_pins_layers_to_fp32(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from edgesam.quantization.tensorrt_int8 import build_fp16_engine, tensorrt_available
-
-    if not tensorrt_available():
-        pytest.skip("needs tensorrt and a CUDA GPU")
-    fp32 = small_bundle(tmp_path_factory)
-    blob, pinned = build_fp16_engine(fp32 / "encoder.onnx")
-    assert len(blob) > 0 and any("norm" in name.lower() or "Reduce" in name for name in pinned)

@@ -9,7 +9,9 @@ precision name is a ``ValueError``.
 Precision rules:
   * fp32: every backend (torch needs torch weights, i.e. not ``--bundle`` alone).
   * int8: onnxruntime, openvino, tensorrt, each on a bundle quantized for it.
-  * fp16: TensorRT, and OpenVINO on a GPU device (torch only on a CUDA GPU).
+  * fp16: OpenVINO on a GPU device (torch only on a CUDA GPU). TensorRT fp16 needs an FP16-typed
+    bundle (``edgesam export --precision fp16``; strongly typed builds on 10.x and 11.x), which
+    this harness does not make: skipped with that reason.
   * bf16: OpenVINO and torch on CPUs with native bf16 (AVX512-BF16 / AMX); optional, not a default.
 """
 
@@ -184,9 +186,28 @@ def _openvino_variant(precision: str, probe: DeviceProbe) -> Variant | str:
     return "OpenVINO fp16 needs a GPU device; OpenVINO sees none here"
 
 
+def _tensorrt_version() -> str | None:
+    """The installed TensorRT's version, read without importing it (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-libs"):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return None  # e.g. JetPack's apt-installed bindings carry no pip metadata
+
+
 def _tensorrt_variant(precision: str) -> Variant | str:
-    if precision in ("fp32", "fp16"):
-        return Variant("tensorrt", precision, "fp32", {"precision": precision})
+    if precision == "fp32":
+        return Variant("tensorrt", "fp32", "fp32", {"precision": "fp32"})
+    if precision == "fp16":
+        # TensorRT builds every network strongly typed (10.x by flag, 11.x always; 11 has no FP16
+        # builder flag): fp16 needs an FP16-typed bundle, which this harness does not make.
+        version = _tensorrt_version() or "10.x/11.x"
+        return (f"TensorRT {version} builds fp16 only from an FP16-typed bundle (strongly typed networks): "
+                "`edgesam export MODEL --precision fp16` makes one, which this harness does not do yet "
+                "(benchmarks/gpu_check.py measures it)")
     if precision == "int8":
         return Variant("tensorrt", "int8", "int8", {"precision": "int8"})
     return "TensorRT bf16 is not provided (use fp16 or int8)"

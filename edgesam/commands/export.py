@@ -18,6 +18,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="decoder_sam.onnx returns all 4 masks instead of the best one")
     p.add_argument("--external-data", action="store_true", help="store weights in .onnx.data files")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                   help="fp16: an FP16-typed bundle for TensorRT (10 and 11, strongly typed), LayerNorm/Softmax/"
+                        "mask logits kept in float32, gated against fp32 with ONNX Runtime (default fp32)")
+    p.add_argument("--min-iou", type=float, default=None,
+                   help="fp16 gate: minimum mean mask IoU against the fp32 bundle (default 0.97)")
     p.set_defaults(func=run)
 
 
@@ -26,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     from edgesam.export import export_bundle, load_bundle
 
+    if args.precision == "fp16":
+        return _run_fp16(args)
+    if args.min_iou is not None:
+        raise ValueError("--min-iou applies to --precision fp16 only")
     out = export_bundle(
         args.checkpoint,
         args.output,
@@ -40,4 +49,34 @@ def run(args: argparse.Namespace) -> int:
     meta = load_bundle(out).metadata
     print(f"bundle: {out} ({meta['arch']}, {meta['image_size']} px, opset {meta['opset']})")
     print("verified against torch:", json.dumps(meta["verification"]["measured"], sort_keys=True))
+    return 0
+
+
+def _run_fp16(args: argparse.Namespace) -> int:
+    """Export fp32 into a temporary folder, convert it to FP16 (gated), write only the FP16 bundle."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from edgesam.export import export_bundle
+    from edgesam.quantization.accuracy import DEFAULT_MIN_IOU
+    from edgesam.quantization.fp16 import fp16_bundle
+
+    out = Path(args.output).absolute()
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    min_iou = DEFAULT_MIN_IOU if args.min_iou is None else args.min_iou
+    if not 0.0 < min_iou <= 1.0:
+        raise ValueError(f"--min-iou must be in (0, 1], got {min_iou}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.fp32-", dir=out.parent))
+    try:
+        fp32 = export_bundle(args.checkpoint, work / "fp32", arch=args.arch, image_size=args.image_size,
+                             opset=args.opset, sam_decoder=args.sam_decoder, sam_single_mask=not args.sam_all_masks,
+                             external_data=True if args.external_data else None)  # fmt: skip
+        result = fp16_bundle(fp32, out, min_mask_iou=min_iou, overwrite=args.overwrite, log=print)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"bundle: {result.path} (fp16 for TensorRT; runs on tensorrt, onnxruntime)")
+    print(f"fp16 vs fp32 (onnxruntime CPU): {result.report.summary()}")
     return 0

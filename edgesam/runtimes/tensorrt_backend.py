@@ -1,10 +1,14 @@
-"""TensorRT backend: builds engines from a bundle's ONNX files and runs them (TensorRT 10).
+"""TensorRT backend: builds engines from a bundle's ONNX files and runs them (TensorRT 10.x / 11.x).
 
-Needs an NVIDIA GPU, ``tensorrt>=10`` and ``cuda-python`` (``pip install "edgesam[tensorrt]"``;
-on Jetson use the JetPack TensorRT wheels). Device memory and streams go through the CUDA
-runtime bindings of cuda-python (``cuda.bindings.runtime``, or ``cuda.cudart`` on older
-releases): the smallest dependency that gives numpy in / numpy out with no torch and no
-pycuda context management.
+Needs an NVIDIA GPU, TensorRT and a cuda-python whose CUDA major matches the driver: desktops
+``pip install "edgesam[tensorrt]"`` (TensorRT 11, cuda-python 13); Jetson (JetPack 6) uses
+JetPack's own TensorRT 10.3 and ``pip install "edgesam[jetson]"`` (cuda-python 12.x: 13.x
+needs a CUDA 13 driver and fails on JetPack 6 with ``cudaErrorInsufficientDriver``).
+Device memory and streams go through the CUDA runtime bindings of cuda-python
+(``cuda.bindings.runtime``, or ``cuda.cudart`` on releases before 12.6): the smallest
+dependency that gives numpy in / numpy out with no torch and no pycuda context management.
+Engines are built strongly typed (see :mod:`edgesam.runtimes.tensorrt_engine`): the bundle's
+graph decides the precision, the same on TensorRT 10 and 11.
 
 Engines are built on first use and cached (see :func:`edgesam.runtimes.cache.resolve_cache_dir`)
 under names made of the ONNX sha256, GPU name, TensorRT version, precision and decoder profile
@@ -40,7 +44,7 @@ from edgesam.runtimes.tensorrt_engine import (
     engine_cache_name,
 )
 
-__all__ = ["GOLDEN_MASK_IOU", "TensorRTBackend"]
+__all__ = ["GOLDEN_MASK_IOU", "CudaError", "TensorRTBackend", "default_precision", "stream_handle"]
 
 #: Minimum mean mask IoU vs the bundle's torch reference, per encoder precision.
 GOLDEN_MASK_IOU = {"fp32": 0.99, "fp16": 0.95, "int8": 0.90}
@@ -48,7 +52,7 @@ GOLDEN_MASK_IOU = {"fp32": 0.99, "fp16": 0.95, "int8": 0.90}
 
 def _import_cudart() -> Any:
     try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6 (and 13.x)
     except ImportError:
         try:
             from cuda import cudart  # type: ignore[no-redef]  # older cuda-python
@@ -60,8 +64,27 @@ def _import_cudart() -> Any:
     return cudart
 
 
+class CudaError(RuntimeError):
+    """A CUDA runtime call failed; ``name`` is the ``cudaError_t`` member name."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def _bindings_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("cuda-bindings", "cuda-python"):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return "cuda-python (version unknown)"
+
+
 class _Cuda:
-    """The few CUDA runtime calls the backend needs, with errors turned into exceptions."""
+    """The few CUDA runtime calls the backend needs, with errors turned into :class:`CudaError`."""
 
     def __init__(self, cudart: Any) -> None:
         self.rt = cudart
@@ -70,7 +93,14 @@ class _Cuda:
         err, *rest = result if isinstance(result, tuple) else (result,)
         if err != self.rt.cudaError_t.cudaSuccess:
             _, text = self.rt.cudaGetErrorString(err)
-            raise RuntimeError(f"CUDA error {err}: {text.decode() if isinstance(text, bytes) else text}")
+            text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+            name = str(getattr(err, "name", err))
+            hint = ""
+            if name == "cudaErrorInsufficientDriver":
+                hint = (f" (no NVIDIA driver, or one older than the CUDA runtime in {_bindings_version()}; "
+                        "cuda-python 13.x needs a CUDA 13 driver: on JetPack 6 / CUDA 12 drivers install "
+                        "'cuda-python>=12.6,<13', e.g. pip install 'edgesam[jetson]')")  # fmt: skip
+            raise CudaError(f"CUDA error {name}: {text}{hint}", name)
         return rest[0] if len(rest) == 1 else tuple(rest)
 
     def gpu_name(self, device: int) -> str:
@@ -79,38 +109,86 @@ class _Cuda:
         return (name.decode(errors="replace") if isinstance(name, bytes) else str(name)).rstrip("\x00").strip()
 
 
-class _Worker:
-    """One thread's execution contexts, stream and growable device buffers."""
+def stream_handle(stream: Any) -> int:
+    """The integer address of a ``cudaStream_t``, for ``execute_async_v3``.
 
-    def __init__(self, cuda: _Cuda, device: int, engines: dict[str, Any]) -> None:
+    cuda-bindings 12.9.1+ and 13.x deprecate ``int(cuda_object)`` in favour of
+    ``cuda.bindings.utils.get_cuda_native_handle``; older releases only have ``int()``.
+    """
+    try:
+        from cuda.bindings.utils import get_cuda_native_handle
+    except ImportError:
+        return int(stream)
+    return int(get_cuda_native_handle(stream))
+
+
+class _Worker:
+    """One thread's execution contexts, stream and growable device buffers.
+
+    A failure part-way through construction releases what was already made (the stream);
+    :meth:`close` is idempotent and ``__del__`` is safe on a half-built worker.
+    """
+
+    def __init__(self, cuda: _Cuda, device: int, engines: Mapping[str, Any]) -> None:
         self.cuda = cuda
+        self.stream: Any = None
+        self.contexts: dict[str, Any] = {}
+        self.buffers: dict[tuple[str, str], tuple[int, int]] = {}  # -> (pointer, capacity)
         cuda(cuda.rt.cudaSetDevice(device))
         self.stream = cuda(cuda.rt.cudaStreamCreate())
-        self.contexts = {role: engine.create_execution_context() for role, engine in engines.items()}
-        self.buffers: dict[tuple[str, str], tuple[int, int]] = {}  # -> (pointer, capacity)
+        try:
+            for role, engine in engines.items():
+                context = engine.create_execution_context()
+                if context is None:
+                    raise RuntimeError(f"TensorRT could not create an execution context for the {role} engine")
+                self.contexts[role] = context
+        except BaseException:
+            self.close()
+            raise
 
     def buffer(self, role: str, name: str, nbytes: int) -> int:
         ptr, capacity = self.buffers.get((role, name), (0, 0))
         if nbytes > capacity:
             if ptr:
+                del self.buffers[(role, name)]
                 self.cuda(self.cuda.rt.cudaFree(ptr))
             ptr = int(self.cuda(self.cuda.rt.cudaMalloc(max(nbytes, 256))))
             self.buffers[(role, name)] = (ptr, max(nbytes, 256))
         return ptr
 
+    def close(self) -> None:
+        """Drop the contexts, free the buffers, destroy the stream (each once); CUDA errors are ignored."""
+        rt = self.cuda.rt
+        self.contexts = {}
+        buffers, self.buffers = self.buffers, {}
+        stream, self.stream = self.stream, None
+        for ptr, _ in buffers.values():
+            rt.cudaFree(ptr)
+        if stream is not None:
+            rt.cudaStreamDestroy(stream)
+
     def __del__(self) -> None:  # best effort: the process may be shutting down
         try:
-            for ptr, _ in self.buffers.values():
-                self.cuda.rt.cudaFree(ptr)
-            self.cuda.rt.cudaStreamDestroy(self.stream)
+            if getattr(self, "cuda", None) is not None and hasattr(self, "buffers"):
+                self.close()
         except Exception:  # noqa: BLE001
             pass
 
 
-def default_precision(metadata: Mapping[str, Any]) -> str:
-    """The engine precision a bundle asks for: ``"int8"`` for Q/DQ bundles TensorRT can run."""
-    runs_on = (metadata.get("quantization") or {}).get("runs_on") or ()
-    return "int8" if metadata.get("precision") == "int8" and "tensorrt" in runs_on else "fp32"
+def default_precision(metadata: Mapping[str, Any], role: str = "encoder") -> str:
+    """The engine precision a bundle's ``role`` graph has (strongly typed builds take it from the graph).
+
+    ``"int8"`` for the Q/DQ graphs of a bundle quantized for TensorRT (the decoder only when
+    the recipe quantized it), ``"fp16"`` for the graphs of an FP16 bundle
+    (``edgesam export --precision fp16``) that were converted, ``"fp32"`` otherwise.
+    """
+    quant = metadata.get("quantization") or {}
+    graphs = quant.get("graphs") or {}
+    if metadata.get("precision") == "int8" and "tensorrt" in (quant.get("runs_on") or ()):
+        return "int8" if role == "encoder" or role in graphs else "fp32"
+    if metadata.get("precision") == "fp16":
+        return "fp16" if role in graphs else "fp32"
+    return "fp32"
 
 
 class TensorRTBackend(BundleBackend):
@@ -118,11 +196,13 @@ class TensorRTBackend(BundleBackend):
 
     Args:
         bundle_dir: bundle folder.
-        precision: encoder precision, ``"fp32"``, ``"fp16"`` or ``"int8"`` (needs a Q/DQ bundle).
-            Default: the bundle's own, i.e. ``"int8"`` for a bundle quantized for TensorRT
-            (``edgesam quantize --backend tensorrt``), ``"fp32"`` otherwise.
-        decoder_precision: decoder precision; default ``precision``, except ``"fp32"`` when
-            ``precision`` is ``"int8"`` (decoders are usually left unquantized).
+        precision: encoder precision, ``"fp32"``, ``"fp16"`` or ``"int8"``. Engines are built
+            strongly typed, so it must be the graph's own: ``"int8"`` needs a Q/DQ bundle
+            (``edgesam quantize --backend tensorrt``), ``"fp16"`` an FP16 bundle
+            (``edgesam export --precision fp16``); anything else raises ``ValueError``.
+            Default: the bundle's own (:func:`default_precision`).
+        decoder_precision: decoder precision; default: the bundle's decoder graph's own
+            (``"fp32"`` unless the recipe quantized or converted the decoder).
         decoder_profile: range of prompts ``B`` and points ``N`` the decoder engine accepts.
         device: CUDA device index.
         cache_dir: ``"auto"``, a folder or None (see :func:`edgesam.runtimes.cache.resolve_cache_dir`).
@@ -152,8 +232,8 @@ class TensorRTBackend(BundleBackend):
         trt = import_runtime("tensorrt", backend="tensorrt", extra="tensorrt")
         cuda = _Cuda(_import_cudart())
         super().__init__(bundle_dir)
-        precision = precision or default_precision(self.bundle.metadata)
-        dec_precision = decoder_precision or ("fp32" if precision == "int8" else precision)
+        precision = precision or default_precision(self.bundle.metadata, "encoder")
+        dec_precision = decoder_precision or default_precision(self.bundle.metadata, "decoder")
         for value in (precision, dec_precision):
             if value not in TRT_PRECISIONS:
                 raise ValueError(f"precision must be one of {TRT_PRECISIONS}, got {value!r}")
@@ -238,7 +318,7 @@ class TensorRTBackend(BundleBackend):
             if not is_input:
                 outputs[tname] = np.empty(tuple(context.get_tensor_shape(tname)), dtype=dtype)
                 context.set_tensor_address(tname, worker.buffer(role, tname, outputs[tname].nbytes))
-        if not context.execute_async_v3(int(worker.stream)):
+        if not context.execute_async_v3(stream_handle(worker.stream)):
             raise RuntimeError(f"TensorRT failed to run the {role} engine")
         for tname, host in outputs.items():
             ptr = worker.buffer(role, tname, host.nbytes)

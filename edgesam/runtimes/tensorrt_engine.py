@@ -1,20 +1,26 @@
-"""Building and caching TensorRT engines from a bundle's ONNX files (TensorRT 10 Python API).
+"""Building and caching TensorRT engines from a bundle's ONNX files (TensorRT 10.x and 11.x).
 
-The parts that need no GPU -- optimisation-profile shapes, engine cache names, the builder
-configuration in plain data -- are separate functions so they can be tested anywhere;
+The parts that need no GPU -- optimisation-profile shapes, engine cache names, the network
+creation flags, the precision check -- are separate functions so they can be tested anywhere;
 :func:`build_engine` itself needs ``tensorrt`` and a GPU.
 
-Precisions:
+Every network is built **strongly typed** with no precision builder flags: the ONNX graph
+says which precision each tensor has, and TensorRT 10.x (``NetworkDefinitionCreationFlag.
+STRONGLY_TYPED``, present since 10.0; JetPack 6 ships 10.3) and 11.x (strong typing always on,
+the flag kept but ignored; ``BuilderFlag.FP16``/``INT8`` removed) build the same engine types
+from the same file, so both give the same numbers. TF32 is switched off where the flag exists,
+so float32 layers run in true float32 on both.
 
-* ``"fp32"``: TF32 disabled, so results match float32 ONNX Runtime closely.
-* ``"fp16"``: ``BuilderFlag.FP16`` (TensorRT 10); I/O stays float32. Some encoders (TinyViT)
-  lose accuracy in FP16 -- the backend's golden-output gate catches that. TensorRT 11 removed
-  the precision flags (networks are strongly typed): there FP16 needs an FP16 ONNX graph, and
-  asking for ``"fp16"`` with a float32 bundle is an error, never a silent FP32 build.
-* ``"int8"``: explicit quantization only: the ONNX graph must contain QuantizeLinear /
-  DequantizeLinear nodes (a quantized bundle); TensorRT takes the scales from them.
-  Implicit calibration (``IInt8Calibrator``) is deprecated since TensorRT 10.1, removed in 11,
-  and is not used. On TensorRT 10, layers outside Q/DQ pairs may run in FP16.
+Precisions (what the graph must be; a mismatch is an error, never a silent change):
+
+* ``"fp32"``: a float32 graph (the exported bundle).
+* ``"fp16"``: an FP16-typed graph (``edgesam export --precision fp16``, see
+  :mod:`edgesam.export.fp16`): LayerNorm, Softmax and the final mask logits stay float32 in
+  the graph itself; I/O stays float32.
+* ``"int8"``: explicit quantization: QuantizeLinear / DequantizeLinear nodes (a bundle from
+  ``edgesam quantize --backend tensorrt``); layers outside the Q/DQ pairs run at the type the
+  graph gives them (float32). Implicit calibration (``IInt8Calibrator``) is deprecated since
+  TensorRT 10.1, removed in 11, and is not used.
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ __all__ = [
     "DecoderProfile",
     "EngineBuildError",
     "build_engine",
-    "builder_flags",
+    "check_graph_precision",
     "decoder_profile_shapes",
     "engine_cache_name",
+    "has_weak_typing_flags",
+    "network_creation_flags",
 ]
 
 TRT_PRECISIONS = ("fp32", "fp16", "int8")
@@ -116,35 +124,80 @@ def engine_cache_name(
     return "-".join(parts) + ".engine"
 
 
-def builder_flags(precision: str, *, has_qdq: bool, weakly_typed: bool = True) -> tuple[str, ...]:
-    """Names of the ``trt.BuilderFlag`` members to set for ``precision``.
+def has_weak_typing_flags(trt: Any) -> bool:
+    """Whether this TensorRT still has the precision builder flags (``BuilderFlag.FP16``/``INT8``).
+
+    True on TensorRT 10.x, False on 11.x. The builder never sets them either way; the answer
+    only words error messages and tells which API generation is installed.
+    """
+    flags = getattr(trt, "BuilderFlag", None)
+    return flags is not None and hasattr(flags, "FP16") and hasattr(flags, "INT8")
+
+
+def network_creation_flags(trt: Any) -> int:
+    """The ``create_network`` flag word for a strongly typed network on this TensorRT.
+
+    TensorRT 10.x: ``1 << STRONGLY_TYPED`` (without it the network is weakly typed and the
+    builder chooses layer precisions itself). TensorRT 11.x: the same bit, which 11 accepts
+    and ignores (strong typing is always on). A release that dropped the member while keeping
+    the precision flags would build weakly typed, so that is refused; one that dropped both is
+    strongly typed by construction (0).
+
+    Raises:
+        EngineBuildError: this TensorRT cannot build strongly typed networks (older than 10).
+    """
+    member = getattr(getattr(trt, "NetworkDefinitionCreationFlag", None), "STRONGLY_TYPED", None)
+    if member is not None:
+        return 1 << int(member)
+    if has_weak_typing_flags(trt):
+        raise EngineBuildError(
+            f"TensorRT {getattr(trt, '__version__', '?')} cannot build strongly typed networks; "
+            "edgesam needs TensorRT 10.0 or newer (JetPack 6 ships 10.3)"
+        )
+    return 0
+
+
+def check_graph_precision(precision: str, *, has_qdq: bool, has_fp16: bool, source: str = "this graph") -> None:
+    """Check that a strongly typed build of a graph gives ``precision``.
+
+    Strongly typed networks take every type from the graph, so the requested precision must
+    be the graph's own: ``"int8"`` needs Q/DQ nodes, ``"fp16"`` an FP16-typed graph without
+    Q/DQ, ``"fp32"`` a graph with neither.
 
     Args:
         precision: one of :data:`TRT_PRECISIONS`.
-        has_qdq: whether the parsed network holds Quantize/Dequantize layers.
-        weakly_typed: TensorRT 10 (precision flags exist); False for TensorRT 11, whose
-            strongly typed networks take every precision from the ONNX graph.
+        has_qdq: the parsed network holds Quantize/Dequantize layers.
+        has_fp16: some layer of the parsed network produces float16 tensors.
+        source: the file named in messages.
 
     Raises:
-        ValueError: unknown precision; ``"int8"`` for a graph without Q/DQ nodes (INT8 is never
-            produced by implicit calibration here, and never silently dropped); ``"fp16"``
-            on TensorRT 11 (needs an FP16 ONNX graph).
+        ValueError: unknown precision, or a graph of another precision (never silently built).
     """
     if precision not in TRT_PRECISIONS:
         raise ValueError(f"precision must be one of {TRT_PRECISIONS}, got {precision!r}")
-    if precision == "int8" and not has_qdq:
-        raise ValueError(
-            "precision 'int8' needs an ONNX graph with QuantizeLinear/DequantizeLinear nodes (explicit "
-            "quantization); this graph has none. Quantize the bundle first (edgesam quantize) or use 'fp16'."
-        )
-    if precision == "fp16" and not weakly_typed:
-        raise ValueError(
-            "TensorRT 11 removed the FP16 builder flag (strongly typed networks): build 'fp16' with "
-            "TensorRT 10, or convert the ONNX graph to FP16 first; use 'fp32' or an INT8 (Q/DQ) bundle here."
-        )
-    if not weakly_typed or precision == "fp32":
-        return ()
-    return ("FP16",) if precision == "fp16" else ("INT8", "FP16")
+    actual = "int8" if has_qdq else "fp16" if has_fp16 else "fp32"
+    if actual == precision:
+        return
+    how = {
+        "int8": "quantize the fp32 bundle for TensorRT first (edgesam quantize BUNDLE --backend tensorrt)",
+        "fp16": "write an FP16 bundle first (edgesam export MODEL --precision fp16)",
+        "fp32": "use the fp32 bundle (edgesam export MODEL)",
+    }[precision]
+    raise ValueError(
+        f"precision {precision!r} asked for, but {source} is a {actual} graph (TensorRT builds every "
+        f"network strongly typed: the graph decides the precision); {how}, or ask for {actual!r}"
+    )
+
+
+def _network_precision(trt: Any, network: Any) -> tuple[bool, bool]:
+    """``(has Q/DQ layers, has float16 layer outputs)`` of a parsed network."""
+    qdq_types = (trt.LayerType.QUANTIZE, trt.LayerType.DEQUANTIZE)
+    has_qdq = has_fp16 = False
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        has_qdq = has_qdq or layer.type in qdq_types
+        has_fp16 = has_fp16 or any(layer.get_output(j).dtype == trt.float16 for j in range(layer.num_outputs))
+    return has_qdq, has_fp16
 
 
 def build_engine(
@@ -156,35 +209,33 @@ def build_engine(
     profile_shapes: dict[str, tuple[Shape, Shape, Shape]] | None = None,
     workspace_bytes: int = 1 << 30,
 ) -> bytes:
-    """Parse ``onnx_path`` and build a serialized engine.
+    """Parse ``onnx_path`` into a strongly typed network and build a serialized engine.
 
     Args:
-        trt: the imported ``tensorrt`` module.
+        trt: the imported ``tensorrt`` module (10.x or 11.x).
         logger: a ``trt.ILogger``.
         onnx_path: ONNX file (external data is resolved relative to it).
-        precision: one of :data:`TRT_PRECISIONS`.
+        precision: one of :data:`TRT_PRECISIONS`; must be the graph's own
+            (see :func:`check_graph_precision`).
         profile_shapes: min/opt/max shapes of the dynamic inputs (see :func:`decoder_profile_shapes`).
         workspace_bytes: builder workspace memory pool limit.
 
     Raises:
-        EngineBuildError: parse errors (listed) or a failed build.
-        ValueError: ``int8`` requested for a graph without Q/DQ nodes.
+        EngineBuildError: parse errors (listed), a TensorRT older than 10, or a failed build.
+        ValueError: the graph is not of ``precision``.
     """
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    network = builder.create_network(network_creation_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise EngineBuildError(f"TensorRT could not parse {onnx_path}: {errors}")
-    qdq_types = (trt.LayerType.QUANTIZE, trt.LayerType.DEQUANTIZE)
-    has_qdq = any(network.get_layer(i).type in qdq_types for i in range(network.num_layers))
+    has_qdq, has_fp16 = _network_precision(trt, network)
+    check_graph_precision(precision, has_qdq=has_qdq, has_fp16=has_fp16, source=str(onnx_path))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_bytes))
-    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
-        config.clear_flag(trt.BuilderFlag.TF32)
-    weakly_typed = hasattr(trt.BuilderFlag, "FP16")  # removed in TensorRT 11
-    for flag in builder_flags(precision, has_qdq=has_qdq, weakly_typed=weakly_typed):
-        config.set_flag(getattr(trt.BuilderFlag, flag))
+    if hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # float32 layers in float32 on every version
     if profile_shapes:
         profile = builder.create_optimization_profile()
         for name, (lo, opt, hi) in profile_shapes.items():
