@@ -108,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, default=_jsonable) + "\n", encoding="utf-8")
     print(f"{len(records)} masks in {seconds:.2f} s -> {out}")
+    stats = getattr(generator, "last_stats", None)
+    if stats is not None and not records:
+        print(f"no masks: {stats.explain()} (lower --pred-iou-thresh / --stability-score-thresh to see more)")
     if args.overlay:
         write_image(args.overlay, draw_records(image, records))
         print(f"overlay -> {args.overlay}")
