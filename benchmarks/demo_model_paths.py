@@ -113,7 +113,8 @@ def tracker_path(predictor: Any, videos: list[Any], **tracker_kwargs: Any) -> di
 PATHS = ("prompts", "everything", "tracker")
 
 
-def measure(checkpoint: str, n_scenes: int, n_videos: int, frames: int, paths: tuple[str, ...] = PATHS) -> dict[str, Any]:
+def measure(checkpoint: str, n_scenes: int, n_videos: int, frames: int, paths: tuple[str, ...] = PATHS,
+            relaxed: tuple[float, float] | None = None) -> dict[str, Any]:
     import torch
 
     import edgesam
@@ -135,6 +136,10 @@ def measure(checkpoint: str, n_scenes: int, n_videos: int, frames: int, paths: t
     if "everything" in paths:
         out["everything"] = everything_path(predictor, scenes)
         targets["everything_recall_ge_0.7"] = out["everything"]["recall"] >= 0.7
+        if relaxed is not None:
+            out["everything_relaxed"] = {"pred_iou_thresh": relaxed[0], "stability_score_thresh": relaxed[1],
+                                         **everything_path(predictor, scenes, pred_iou_thresh=relaxed[0],
+                                                           stability_score_thresh=relaxed[1])}
     if "tracker" in paths:
         out["tracker"] = tracker_path(predictor, videos)
         out["tracker_no_mask_input"] = tracker_path(predictor, videos, use_mask_input=False)
@@ -152,9 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--videos", type=int, default=6, help="synthetic videos (default 6)")
     p.add_argument("--frames", type=int, default=40, help="frames per video (default 40)")
     p.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS), help="paths to measure (all)")
+    p.add_argument("--relaxed", nargs=2, type=float, metavar=("IOU", "STABILITY"),
+                   help="also measure everything with these pred_iou / stability thresholds")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args(argv)
-    res = measure(args.checkpoint, args.scenes, args.videos, args.frames, tuple(args.paths))
+    res = measure(args.checkpoint, args.scenes, args.videos, args.frames, tuple(args.paths),
+                  None if args.relaxed is None else tuple(args.relaxed))
     text = json.dumps(res, indent=1)
     print(text)
     if args.json:

@@ -22,8 +22,8 @@ class DemoConfig:
     train_scenes: int = 4000
     val_scenes: int = 150
     teacher_steps: int = 1800
-    phase1_steps: int = 200
-    phase2_steps: int = 300
+    phase1_steps: int = 250
+    phase2_steps: int = 450
     batch_size: int = 8
     max_prompts: int = 6
     teacher_decode_iters: int = 1
