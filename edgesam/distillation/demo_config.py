@@ -23,7 +23,7 @@ class DemoConfig:
     val_scenes: int = 150
     teacher_steps: int = 1800
     phase1_steps: int = 250
-    phase2_steps: int = 450
+    phase2_steps: int = 250
     batch_size: int = 8
     max_prompts: int = 6
     teacher_decode_iters: int = 1

@@ -130,7 +130,7 @@ class Tracker:
         motion_smoothing: float = 1.0,
         use_point: bool = True,
         use_mask_input: bool | str = "auto",
-        mask_input_agreement: float = 0.75,
+        mask_input_agreement: float = 0.9,
         area_change: float = 2.0,
         accept_after: int = 5,
         min_area: int = 1,
