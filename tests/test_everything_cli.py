@@ -103,3 +103,28 @@ def test_distinct_colors_and_many_mask_overlay() -> None:
     assert len(firsts) == 10  # every mask has its own colour
     with pytest.raises(ValueError, match="colors"):
         overlay(image, masks, colors=colours[:3])
+
+
+def test_an_empty_result_says_which_filter_removed_everything(scene_file, tmp_path: Path, capsys) -> None:
+    import edgesam
+    from edgesam.everything import SamAutomaticMaskGenerator
+
+    image = read_image(scene_file[0])
+    model = edgesam.load_model("edgesam-demo")
+    gen = SamAutomaticMaskGenerator(model, points_per_side=4, pred_iou_thresh=0.999)
+    assert gen.generate(image) == []
+    stats = gen.last_stats
+    assert stats.candidates == 48 and stats.passed_iou == 0 and stats.returned == 0  # 16 points x 3 masks
+    assert 0 < stats.max_predicted_iou <= 0.999
+    assert stats.explain() == (f"0 of 48 candidates passed pred_iou_thresh=0.999; "
+                               f"highest predicted IoU {stats.max_predicted_iou:.2f}")
+    gen = SamAutomaticMaskGenerator(model, points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=1.01)
+    assert gen.generate(image) == []
+    assert gen.last_stats.passed_iou == 48 and gen.last_stats.passed_stability == 0
+    assert "0 of them stability_score_thresh=1.01; highest stability score" in gen.last_stats.explain()
+    kept = SamAutomaticMaskGenerator(model, points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    records = kept.generate(image)
+    assert kept.last_stats.passed_stability == 48 and kept.last_stats.returned == len(records) > 0
+    text = _run(["everything", str(scene_file[0]), "--checkpoint", "edgesam-demo", "--out", str(tmp_path / "m.json"),
+                 "--points-per-side", "4", "--pred-iou-thresh", "0.999"], capsys)  # fmt: skip
+    assert "0 masks" in text and "no masks: 0 of 48 candidates passed pred_iou_thresh=0.999" in text

@@ -53,7 +53,7 @@ def test_tracker_reprompts_with_previous_mask_box_and_point() -> None:
             seen.append(kwargs)
             return predictor.predict(**kwargs)
 
-    tracker = Tracker(box=(14, 26, 42, 54), box_margin=0.2)
+    tracker = Tracker(box=(14, 26, 42, 54), box_margin=0.2, use_mask_input=True)
     for frame in frames:
         predictor.set_image(frame)
         result = tracker.update(Recording())

@@ -154,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     count = write_records_json(out, header, masks, args.output_mode)
     print(f"{count} masks in {seconds:.2f} s -> {out}")
+    stats = getattr(generator, "last_stats", None)
+    if stats is not None and not count:
+        print(f"no masks: {stats.explain()} (lower --pred-iou-thresh / --stability-score-thresh to see more)")
     if args.overlay:
         from edgesam.everything import area_from_rle
         from edgesam.viz import caption, describe_model

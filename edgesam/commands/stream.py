@@ -26,7 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "camera and drop frames the encoder cannot keep up with")  # fmt: skip
     p.add_argument("--fps", type=float, help="input frame rate to emulate (default: the video's, else 30)")
     p.add_argument("--no-mask-input", action="store_true",
-                   help="do not feed the previous mask logits back (for models not trained with mask prompts)")
+                   help="never feed the previous mask logits back (default: checked on the first frame that would use "
+                        "them and kept only if the mask agrees with the one decoded without them)")
     p.add_argument("--max-latency-frames", type=int, default=1, help="frames that may wait for the encoder (1)")
     p.add_argument("--max-frames", type=int, help="stop after this many input frames")
     p.add_argument("--json", dest="json_out", help="also write the stream statistics as JSON")
@@ -95,15 +96,16 @@ def run(args: argparse.Namespace) -> int:
     source.frames = _limited(source.frames, args.max_frames)
     predictor = load_predictor(args)
     tracker = Tracker(point=None if args.point is None else args.point[:2], box=args.box,
-                      use_mask_input=not args.no_mask_input)
+                      use_mask_input=False if args.no_mask_input else "auto")
     writer = _Writer(args.out, fps)
-    lost = 0
+    lost = segmented = 0
     try:
         with StreamSegmenter(predictor, max_latency_frames=args.max_latency_frames) as stream:
             stream.start(source, pace_fps=None if args.every_frame else fps, drop=not args.every_frame)
             for frame in stream:
                 result = tracker.update(frame)
                 lost += int(result.lost)
+                segmented += 1
                 boxes = None if result.box is None else result.box[None]
                 points = None if result.point is None else result.point[None]
                 writer.write(frame.index, overlay(frame.image, result.mask, points=points, boxes=boxes))
@@ -111,7 +113,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         writer.close()
     print(summary)
-    print(f"{summary.frames_decoded} tracked frames ({lost} lost) -> {args.out} ({writer.written} frames at {fps:g} FPS)")
+    print(f"{segmented} frames segmented: object found in {segmented - lost}, lost in {lost} -> {args.out} "
+          f"({writer.written} frames at {fps:g} FPS)")
+    if tracker.mask_input_check is not None:
+        state = "on" if tracker.use_mask_input else "off (this model's masks degrade with it)"
+        print(f"mask input {state}: masks with and without the previous logits agreed at IoU "
+              f"{tracker.mask_input_check:.2f} on the first check")
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")

@@ -96,7 +96,7 @@ def run_demo(cfg: DemoConfig) -> dict:
                                             _train_config(cfg, p1, cfg.phase1_steps, 2e-3)))
     timed("phase2", lambda: distill_prompt_in_the_loop(
         student, teacher, train_set, cache, _train_config(cfg, out / "phase2", cfg.phase2_steps, 5e-4),
-        max_prompts=cfg.max_prompts, mask_tokens=(0,)))  # the demo teacher trains only token 0
+        max_prompts=cfg.max_prompts))  # every token and the IoU head (the teacher trains all four)
     save_sam(student, student_file, half=True)
 
     # Evaluate the fp16 file as users get it, against the teacher as saved.

@@ -16,14 +16,14 @@ ASSET = Path(__file__).resolve().parent.parent / "assets" / "edgesam-demo.safete
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo run (defaults: about 30 minutes on one CPU core)."""
+    """Sizes of the demo run (defaults: about 10 minutes on one idle CPU core, an hour on a loaded one)."""
 
     out: str = "runs/demo"
     train_scenes: int = 4000
     val_scenes: int = 150
-    teacher_steps: int = 4000
-    phase1_steps: int = 1500
-    phase2_steps: int = 1000
+    teacher_steps: int = 1800
+    phase1_steps: int = 250
+    phase2_steps: int = 250
     batch_size: int = 8
     max_prompts: int = 6
     teacher_decode_iters: int = 1

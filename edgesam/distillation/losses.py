@@ -11,6 +11,8 @@ __all__ = [
     "mask_bce",
     "mask_dice",
     "decoder_loss",
+    "per_mask_bce_dice",
+    "multimask_losses",
 ]
 
 
@@ -123,4 +125,77 @@ def decoder_loss(
     return {
         "bce": bce_weight * mask_bce(logits, target, valid, target_is_logit=target_is_logit),
         "dice": dice_weight * mask_dice(logits, target, valid, target_is_logit=target_is_logit),
+    }
+
+
+def per_mask_bce_dice(
+    logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None, *, smooth: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BCE and soft-Dice loss of every mask separately (no averaging over masks).
+
+    Args:
+        logits: ``[P, T, h, w]`` mask logits (``T`` tokens per prompt).
+        target: ``[P, 1, h, w]`` probabilities / 0-1 masks, shared by the ``T`` tokens.
+        valid: optional ``[P, 1, h, w]`` 0/1 weights; invalid pixels are ignored.
+
+    Returns:
+        ``(bce [P, T], dice [P, T])``.
+    """
+    x = logits.float()
+    t = target.float().expand_as(x)
+    v = torch.ones_like(x) if valid is None else valid.to(x.dtype).expand_as(x)
+    bce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    bce = (bce * v).flatten(2).sum(2) / v.flatten(2).sum(2).clamp_min(1.0)
+    p, t = torch.sigmoid(x) * v, t * v
+    num = 2 * (p * t).flatten(2).sum(2) + smooth
+    den = p.flatten(2).sum(2) + t.flatten(2).sum(2) + smooth
+    return bce, 1 - num / den
+
+
+def multimask_losses(
+    logits: torch.Tensor,
+    iou_pred: torch.Tensor,
+    target: torch.Tensor,
+    actual_iou: torch.Tensor,
+    ambiguous: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    *,
+    bce_weight: float = 5.0,
+    dice_weight: float = 5.0,
+    iou_weight: float = 1.0,
+    single_weight_ambiguous: float = 0.0,
+) -> dict[str, torch.Tensor]:
+    """SAM's multimask training loss for ``P`` prompts of a 4-token decoder.
+
+    Ambiguous prompts (a single point) train the multimask tokens ``1..T-1`` with the loss of
+    the best one only (minimum over tokens of ``bce_weight * bce + dice_weight * dice``), so the
+    tokens can specialise; other prompts (boxes, several points) train token 0. With
+    ``single_weight_ambiguous > 0`` token 0 also learns ambiguous prompts with that weight (so
+    that ``multimask_output=False`` stays usable for a single point). The IoU head regresses
+    every token's actual IoU with the target (MSE), whether or not the token was trained.
+
+    Args:
+        logits: ``[P, T, h, w]``; iou_pred: ``[P, T]``; target: ``[P, 1, h, w]`` (0..1).
+        actual_iou: ``[P, T]`` IoU of each token's binarised mask with the ground truth (no grad).
+        ambiguous: ``[P]`` bool, True where the prompt is a single point.
+        valid: optional ``[P, 1, h, w]`` 0/1 weights.
+
+    Returns:
+        ``{"bce": ..., "dice": ..., "iou": ...}`` scalars, ``bce``/``dice`` as summed over the
+        chosen token of every prompt and averaged over prompts.
+    """
+    bce, dice = per_mask_bce_dice(logits, target, valid)
+    per = bce_weight * bce + dice_weight * dice  # [P, T]
+    amb = ambiguous.to(logits.device).bool()
+    best = per[:, 1:].argmin(1) + 1
+    token = torch.where(amb, best, torch.zeros_like(best))
+    weight = torch.zeros_like(per)
+    weight[torch.arange(len(per), device=per.device), token] = 1.0
+    if single_weight_ambiguous > 0:
+        weight[:, 0] = torch.where(amb, torch.full_like(weight[:, 0], single_weight_ambiguous), weight[:, 0])
+    n = max(len(per), 1)
+    return {
+        "bce": bce_weight * (bce * weight).sum() / n,
+        "dice": dice_weight * (dice * weight).sum() / n,
+        "iou": iou_weight * F.mse_loss(iou_pred.float(), actual_iou.float().detach()),
     }

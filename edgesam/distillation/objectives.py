@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.sam import Sam
-from .losses import decoder_loss, embedding_mse, valid_region
+from .losses import decoder_loss, embedding_mse, multimask_losses, valid_region
 from .prompts import append_padding_point, box_prompts, masks_to_boxes, random_points_in_masks, refinement_points
 
-__all__ = ["decode_many", "EncoderDistillation", "PromptInTheLoop", "SupervisedSam", "copy_decoder"]
+__all__ = ["decode_many", "EncoderDistillation", "PromptInTheLoop", "SupervisedSam", "copy_decoder", "token_ious"]
 
 
 def decode_many(
@@ -118,7 +118,9 @@ class PromptInTheLoop(_PromptLoopBase):
     Prompts come from ground-truth masks when the batch has them (``batch["masks"]``), else
     from the teacher's own masks for random points. Targets are the teacher's binarised masks
     of every decoder output (EdgeSAM), or of ``mask_tokens`` only (e.g. ``(0,)`` for a teacher
-    whose multimask outputs were never trained).
+    whose multimask outputs were never trained). With ``iou_weight > 0`` the student's IoU
+    predictions (the frozen head on the student's embedding) also regress the teacher's, for
+    every token, so the student ranks its multimask outputs as the teacher does.
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class PromptInTheLoop(_PromptLoopBase):
         dice_weight: float = 5.0,
         mse_weight: float = 1.0,
         mask_tokens: tuple[int, ...] | None = None,
+        iou_weight: float = 1.0,
     ):
         super().__init__(max_prompts=max_prompts, decode_iters=decode_iters, box_jitter=box_jitter,
                          bce_weight=bce_weight, dice_weight=dice_weight)
@@ -142,6 +145,7 @@ class PromptInTheLoop(_PromptLoopBase):
         self._teacher = (copy.deepcopy(teacher).eval().requires_grad_(False),)
         self.mse_weight = mse_weight
         self.mask_tokens = None if mask_tokens is None else list(mask_tokens)
+        self.iou_weight = iou_weight
 
     @property
     def teacher(self) -> Sam:
@@ -189,7 +193,7 @@ class PromptInTheLoop(_PromptLoopBase):
         valid = None
         for it in range(self.decode_iters):
             c, l = (coords, labels) if use_box else append_padding_point(coords, labels)
-            logits_s, _ = decode_many(self.student, emb_s[index], c, l)
+            logits_s, iou_s = decode_many(self.student, emb_s[index], c, l)
             with torch.no_grad():
                 logits_t, iou_t = decode_many(self.teacher, emb_t[index], c, l)
             if valid is None:
@@ -200,6 +204,11 @@ class PromptInTheLoop(_PromptLoopBase):
             for k, v in decoder_loss(ls, target, valid, bce_weight=self.bce_weight / self.decode_iters,
                                      dice_weight=self.dice_weight / self.decode_iters).items():
                 losses[f"{k}{it}"] = v
+            if self.iou_weight > 0:
+                iou_s_k, iou_t_k = (iou_s, iou_t) if self.mask_tokens is None else (
+                    iou_s[:, self.mask_tokens], iou_t[:, self.mask_tokens])
+                losses[f"iou{it}"] = self.iou_weight / self.decode_iters * F.mse_loss(
+                    iou_s_k.float(), iou_t_k.float())
             if it + 1 < self.decode_iters:
                 with torch.no_grad():
                     pick = iou_t.argmax(1)
@@ -210,19 +219,44 @@ class PromptInTheLoop(_PromptLoopBase):
         return losses
 
 
-class SupervisedSam(_PromptLoopBase):
-    """Train a whole SAM from ground-truth masks (box and point prompts, refinement points).
+def token_ious(logits: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+    """Actual IoU of every token's mask with the ground truth, in the input frame (no grad).
 
-    Token 0 (single-mask output) learns the target; the IoU head regresses every token's actual
-    IoU (the multimask tokens 1..3 get no mask loss here, so their scores stay low).
+    Args:
+        logits: ``[P, T, h, w]`` low-res mask logits; masks: ``[P, S, S]`` bool ground truth.
+        valid: ``[P, S, S]`` bool, the un-padded image area (padding counts for neither mask).
+
+    Returns:
+        ``[P, T]`` IoU (two empty masks give 1).
+    """
+    with torch.no_grad():
+        s = masks.shape[-1]
+        pred = F.interpolate(logits.float(), (s, s), mode="bilinear", align_corners=False) > threshold
+        pred = pred & valid[:, None]
+        gt = (masks & valid)[:, None]
+        inter = (pred & gt).flatten(2).sum(-1).float()
+        union = (pred | gt).flatten(2).sum(-1).float()
+        return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+
+
+class SupervisedSam(_PromptLoopBase):
+    """Train a whole SAM from ground-truth masks, multimask as SAM is trained.
+
+    A single-point prompt is ambiguous: the multimask tokens 1..3 learn it with the loss of the
+    best token only (minimum over tokens); boxes and several points (refinement iterations)
+    train token 0. ``single_weight_ambiguous`` (default 1) also trains token 0 on single points,
+    so ``multimask_output=False`` stays a usable single-point path. The IoU head regresses every
+    token's actual IoU with the ground truth, measured on the upsampled binarised mask.
     """
 
     def __init__(self, model: Sam, *, max_prompts: int = 8, decode_iters: int = 2, box_jitter: float = 0.05,
-                 bce_weight: float = 5.0, dice_weight: float = 5.0, iou_weight: float = 1.0):
+                 bce_weight: float = 5.0, dice_weight: float = 5.0, iou_weight: float = 1.0,
+                 single_weight_ambiguous: float = 1.0):
         super().__init__(max_prompts=max_prompts, decode_iters=decode_iters, box_jitter=box_jitter,
                          bce_weight=bce_weight, dice_weight=dice_weight)
         self.model = model
         self.iou_weight = iou_weight
+        self.single_weight_ambiguous = single_weight_ambiguous
 
     def forward(self, batch: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
         s = self.model.image_size
@@ -233,6 +267,7 @@ class SupervisedSam(_PromptLoopBase):
         index = index.to(emb.device)
         coords, labels, use_box = self._initial_prompts(masks, s, generator)
         sizes = batch["input_size"].to(emb.device)
+        full_valid = valid_region(sizes[index], s, (s, s))[:, 0] > 0  # [P, S, S]
         losses: dict[str, torch.Tensor] = {}
         target = valid = None
         for it in range(self.decode_iters):
@@ -243,17 +278,16 @@ class SupervisedSam(_PromptLoopBase):
                 # Soft targets: fraction of each low-res cell covered by the mask.
                 target = F.adaptive_avg_pool2d(masks[:, None].float(), hw)
                 valid = _low_res_valid(sizes, index, s, hw)
-            w_b, w_d = self.bce_weight / self.decode_iters, self.dice_weight / self.decode_iters
-            single = decoder_loss(logits[:, :1], target, valid, bce_weight=w_b, dice_weight=w_d)
-            losses[f"bce{it}"] = single["bce"]
-            losses[f"dice{it}"] = single["dice"]
-            hard = target[:, 0] > 0.5
-            pred = logits > 0
-            inter = (pred & hard[:, None]).flatten(2).sum(-1).float()
-            union = (pred | hard[:, None]).flatten(2).sum(-1).float().clamp_min(1)
-            losses[f"iou{it}"] = self.iou_weight * F.mse_loss(iou, (inter / union).detach()) / self.decode_iters
+            ambiguous = torch.full((len(index),), not use_box and it == 0, dtype=torch.bool, device=emb.device)
+            parts = multimask_losses(
+                logits, iou, target, token_ious(logits, masks, full_valid, self.model.mask_threshold), ambiguous,
+                valid, bce_weight=self.bce_weight / self.decode_iters, dice_weight=self.dice_weight / self.decode_iters,
+                iou_weight=self.iou_weight / self.decode_iters, single_weight_ambiguous=self.single_weight_ambiguous)
+            for k, v in parts.items():
+                losses[f"{k}{it}"] = v
             if it + 1 < self.decode_iters:
                 with torch.no_grad():
+                    hard = target[:, 0] > 0.5
                     pt, lb = refinement_points(
                         logits[:, 0] > 0, hard, valid=valid[:, 0] > 0, image_size=s, generator=generator
                     )

@@ -34,6 +34,7 @@ from edgesam.everything.boxes import (
     uncrop_boxes_xyxy,
     uncrop_points,
 )
+from edgesam.everything.filter_stats import FilterStats
 from edgesam.everything.lowmem import process_batch_in_strips
 from edgesam.everything.masks import stability_from_counts
 from edgesam.everything.maskset import MaskSet, postprocess_small_regions
@@ -196,6 +197,8 @@ class SamAutomaticMaskGenerator:
         if image.shape[0] == 0 or image.shape[1] == 0:
             raise ValueError(f"image is empty: shape {image.shape}")
         orig_size = (int(image.shape[0]), int(image.shape[1]))
+        #: what the last call decoded and kept per filter (``last_stats.explain()`` says why a result is empty)
+        self.last_stats = FilterStats(self.pred_iou_thresh, self.stability_score_thresh)
         crop_boxes, layer_idxs = generate_crop_boxes(orig_size, self.crop_n_layers, self.crop_overlap_ratio)
         self._prompts_done, self._prompts_total = 0, sum(len(self.point_grids[layer]) for layer in layer_idxs)
         per_crop = [self._process_crop(image, box, layer, orig_size) for box, layer in zip(crop_boxes, layer_idxs)]
@@ -208,6 +211,7 @@ class SamAutomaticMaskGenerator:
             data = postprocess_small_regions(
                 data, self.min_mask_region_area, max(self.box_nms_thresh, self.crop_nms_thresh)
             )
+        self.last_stats.returned = len(data)
         return data
 
     def _process_crop(self, image: np.ndarray, crop_box: list[int], layer: int, orig_size: tuple[int, int]) -> MaskSet:
@@ -287,7 +291,9 @@ class SamAutomaticMaskGenerator:
         t, off = self.mask_threshold, self.stability_score_offset
         roi = upscaler.upscale_roi(low_res, min(t - off, t + off, t))
         score = stability_from_counts(np.count_nonzero(roi.logits > t + off), np.count_nonzero(roi.logits > t - off))
-        if self.stability_score_thresh > 0.0 and not score >= self.stability_score_thresh:
+        passed = not self.stability_score_thresh > 0.0 or bool(score >= self.stability_score_thresh)
+        self.last_stats.add_stability(float(score), passed)
+        if not passed:
             return None  # (a nan score, from an empty mask, fails too)
         return score, roi.logits > t, roi.x0, roi.y0
 
@@ -297,6 +303,7 @@ class SamAutomaticMaskGenerator:
         iou = iou.reshape(-1)  # flat index i = prompt * n_out + token
         point_of = np.repeat(points, n_out, axis=0)
         keep = np.flatnonzero(iou > self.pred_iou_thresh) if self.pred_iou_thresh > 0.0 else np.arange(iou.size)
+        self.last_stats.add_decoded(iou, len(keep))
 
         rois, boxes, stab, kept = [], [], [], []
         for i in keep.tolist():

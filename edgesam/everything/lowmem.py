@@ -109,16 +109,25 @@ def process_batch_in_strips(generator: Any, points: np.ndarray, ctx: Any) -> Mas
     point_of = np.repeat(points, n_out, axis=0)
     thresh = generator.pred_iou_thresh
     keep = np.flatnonzero(iou > thresh) if thresh > 0.0 else np.arange(iou.size)
+    stats = getattr(generator, "last_stats", None)
+    if stats is not None:
+        stats.add_decoded(iou, len(keep))
+    stability_thresh = generator.stability_score_thresh
     found = []
     for i in keep.tolist():
         got = measure_in_strips(
             low_res[i // n_out, i % n_out], ctx.upscaler,
             threshold=generator.mask_threshold, offset=generator.stability_score_offset,
-            stability_thresh=generator.stability_score_thresh,
+            stability_thresh=0.0,  # applied below, where the filter statistics see every score
             origin=(int(ctx.crop_box[0]), int(ctx.crop_box[1])), image_size=ctx.orig_size,
             max_pixels=int(getattr(generator, "strip_pixels", STRIP_PIXELS)),
         )
-        if got is not None:
+        if got is None:  # never: no stability threshold was passed
+            continue
+        passed = not stability_thresh > 0.0 or bool(got[0] >= stability_thresh)
+        if stats is not None:
+            stats.add_stability(float(got[0]), passed)
+        if passed:
             found.append((i, *got))
     if not found:
         return MaskSet()

@@ -1,11 +1,14 @@
 """Following one object across frames by re-prompting with the previous result.
 
 The first frame is prompted with the user's click and/or box. Every later frame is prompted
-with what the previous frame produced: the mask's bounding box (moved by the last
-frame-to-frame motion and widened by a margin, because the object moves), a click on the
-mask's most interior pixel, and the previous low-resolution logits as ``mask_input`` (both
-moved likewise). When the mask vanishes the object is marked lost and the next frame
-is prompted again with the last good box (without the stale logits).
+with the last trusted result: the mask's bounding box (moved by the estimated frame-to-frame
+motion and widened by a margin, because the object moves), a click on the mask's most interior
+pixel, and the previous low-resolution logits as ``mask_input`` (moved likewise) when the model
+handles mask prompts. A result is trusted unless its area jumps away from the object's recent
+area (an occluder cut it, or it leaked onto the background); then the next frame is prompted
+from the last trusted result again, moved by the motion over the frames since. When the mask
+vanishes the object is marked lost and re-acquired inside the last trusted box (moved likewise,
+without the stale logits).
 """
 
 from __future__ import annotations
@@ -101,8 +104,15 @@ class Tracker:
             measured over one frame (0: use the newest displacement only).
         use_point: add the previous mask's interior point as a foreground click.
         use_mask_input: feed the previous low-resolution logits as ``mask_input`` (SAM's
-            iterative-refinement prompt). Turn it off for models not trained with mask prompts:
-            the embedded ``edgesam-demo`` gets worse masks from it even on the same frame.
+            iterative-refinement prompt). ``"auto"`` (default) checks it once, on the first
+            frame that would use it: the frame is decoded with and without the logits, and they
+            are kept only if both masks agree (IoU >= ``mask_input_agreement``). Models never
+            trained with mask prompts (the embedded ``edgesam-demo``) fail that check: their
+            masks degrade with it even on the same frame. :attr:`mask_input_check` holds the
+            measured agreement.
+        area_change: a mask whose area is outside ``[1/area_change, area_change]`` times the
+            object's recent area is reported but not trusted for the next prompt (occlusion,
+            leaks), unless it persists for ``accept_after`` frames.
         min_area: masks with fewer pixels count as lost.
 
     Call :meth:`update` once per frame with anything that has ``predict`` like
@@ -119,19 +129,31 @@ class Tracker:
         motion: bool = True,
         motion_smoothing: float = 1.0,
         use_point: bool = True,
-        use_mask_input: bool = True,
+        use_mask_input: bool | str = "auto",
+        mask_input_agreement: float = 0.9,
+        area_change: float = 2.0,
+        accept_after: int = 5,
         min_area: int = 1,
     ) -> None:
         if not box_margin >= 0:
             raise ValueError(f"box_margin must be >= 0, got {box_margin}")
         if not motion_smoothing >= 0:
             raise ValueError(f"motion_smoothing must be >= 0, got {motion_smoothing}")
+        if use_mask_input not in (True, False, "auto"):
+            raise ValueError(f"use_mask_input must be True, False or 'auto', got {use_mask_input!r}")
+        if not area_change > 1:
+            raise ValueError(f"area_change must be > 1, got {area_change}")
         self.box_margin = float(box_margin)
         self.motion = bool(motion)
         self.motion_smoothing = float(motion_smoothing)
         self.use_point = bool(use_point)
-        self.use_mask_input = bool(use_mask_input)
+        self.use_mask_input: bool | str = use_mask_input
+        self.mask_input_agreement = float(mask_input_agreement)
+        self.area_change = float(area_change)
+        self.accept_after = int(accept_after)
         self.min_area = int(min_area)
+        #: IoU of the masks decoded with and without ``mask_input`` in the ``"auto"`` check (None before).
+        self.mask_input_check: float | None = None
         self.reset(point=point, box=box)
 
     def reset(self, *, point: Sequence[float] | None = None, box: Sequence[float] | None = None) -> None:
@@ -143,12 +165,16 @@ class Tracker:
         if self._box is not None and (self._box[2] < self._box[0] or self._box[3] < self._box[1]):
             raise ValueError(f"box must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0, got {self._box.tolist()}")
         self.last: TrackResult | None = None
-        self._last_good_box: np.ndarray | None = None
+        self._anchor: TrackResult | None = None  # the last trusted result
+        self._anchor_time = 0
+        self._time = -1  # stream index of the current frame, else a frame counter
+        self._area: float | None = None  # the object's recent (trusted) area
+        self._untrusted = 0  # consecutive frames whose area jumped
         self._velocity: np.ndarray | None = None  # (dx, dy) per stream frame, once measured
 
-    def _prompt(self, size: tuple[int, int], index: int | None) -> dict[str, Any]:
-        last = self.last
-        if last is None or (last.lost and self._last_good_box is None):  # the user's prompt
+    def _prompt(self, size: tuple[int, int]) -> dict[str, Any]:
+        anchor = self._anchor
+        if anchor is None:  # the user's prompt
             coords = None if self._point is None else self._point[None]
             return {
                 "point_coords": coords,
@@ -156,33 +182,46 @@ class Tracker:
                 "box": self._box,
                 "multimask_output": self._box is None,  # a lone click is ambiguous: best of three
             }
-        if last.lost:  # re-acquire inside the last good box
-            return {"box": self._widen(self._last_good_box, size), "multimask_output": False}
-        gap = 1
-        if index is not None and last.frame_index is not None and index > last.frame_index:
-            gap = index - last.frame_index  # frames dropped in between: the object moved further
+        gap = max(self._time - self._anchor_time, 1)
         shift = self._velocity * gap if self.motion and self._velocity is not None else np.zeros(2, np.float32)
-        prompt: dict[str, Any] = {"box": self._widen(last.box + np.tile(shift, 2), size), "multimask_output": False}
-        if self.use_point and last.point is not None:
+        box = self._widen(anchor.box + np.tile(shift, 2), size)  # type: ignore[operator]
+        if self.last is None or self.last.lost:  # re-acquire inside the last trusted box
+            return {"box": box, "multimask_output": False}
+        prompt: dict[str, Any] = {"box": box, "multimask_output": False}
+        if self.use_point and anchor.point is not None:
             h, w = size
-            x, y = last.point + shift
+            x, y = anchor.point + shift
             prompt["point_coords"] = np.array([[min(max(x, 0.0), w - 1.0), min(max(y, 0.0), h - 1.0)]], np.float32)
             prompt["point_labels"] = np.ones(1, np.float32)
-        if self.use_mask_input and last.mask.shape == size:
+        if self.use_mask_input is not False and anchor is self.last and anchor.mask.shape == size:
             # the low-res grid spans the model's square input: original pixels * m / longest side
-            m = last.low_res_logits.shape[-1]
-            prompt["mask_input"] = translate_logits(last.low_res_logits, shift * (m / max(size)))
+            m = anchor.low_res_logits.shape[-1]
+            prompt["mask_input"] = translate_logits(anchor.low_res_logits, shift * (m / max(size)))
         return prompt
 
-    def _widen(self, box: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
-        if box is None:
-            return None
+    def _widen(self, box: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         h, w = size
         x0, y0, x1, y1 = (float(v) for v in box)
         mx, my = self.box_margin * (x1 - x0 + 1), self.box_margin * (y1 - y0 + 1)
         x0, x1 = min(max(x0 - mx, 0.0), w - 1.0), min(max(x1 + mx, 0.0), w - 1.0)
         y0, y1 = min(max(y0 - my, 0.0), h - 1.0), min(max(y1 + my, 0.0), h - 1.0)
         return np.array([x0, y0, x1, y1], dtype=np.float32)
+
+    def _decode(self, frame: Any, prompt: dict[str, Any]) -> tuple[np.ndarray, float, np.ndarray]:
+        masks, scores, low_res = frame.predict(**prompt)
+        best = int(np.argmax(scores))
+        mask = np.asarray(masks[best], dtype=bool)
+        if self.use_mask_input == "auto" and "mask_input" in prompt:
+            without = {k: v for k, v in prompt.items() if k != "mask_input"}
+            masks2, scores2, low_res2 = frame.predict(**without)
+            best2 = int(np.argmax(scores2))
+            mask2 = np.asarray(masks2[best2], dtype=bool)
+            union = np.count_nonzero(mask | mask2)
+            self.mask_input_check = float(np.count_nonzero(mask & mask2) / union) if union else 1.0
+            self.use_mask_input = self.mask_input_check >= self.mask_input_agreement
+            if not self.use_mask_input:
+                return mask2, float(scores2[best2]), np.asarray(low_res2[best2 : best2 + 1], dtype=np.float32)
+        return mask, float(scores[best]), np.asarray(low_res[best : best + 1], dtype=np.float32)
 
     def update(self, frame: Any) -> TrackResult:
         """Segment the object in ``frame`` (a predictor with the image set, or an encoded frame).
@@ -192,38 +231,33 @@ class Tracker:
         """
         size = _frame_size(frame)
         index = getattr(frame, "index", None)
-        masks, scores, low_res = frame.predict(**self._prompt(size, index))
-        best = int(np.argmax(scores))
-        mask = np.asarray(masks[best], dtype=bool)
-        lost = int(np.count_nonzero(mask)) < self.min_area
+        self._time = int(index) if index is not None and int(index) > self._time else self._time + 1
+        mask, score, logits = self._decode(frame, self._prompt(size))
+        area = int(np.count_nonzero(mask))
+        lost = area < self.min_area
         box = None if lost else mask_box(mask)
-        result = TrackResult(
-            mask=mask,
-            score=float(scores[best]),
-            box=box,
-            point=None if lost else interior_point(mask),
-            lost=lost,
-            low_res_logits=np.asarray(low_res[best : best + 1], dtype=np.float32),
-            frame_index=index,
-        )
-        previous = self.last
-        if lost:
-            self._velocity = None
-        else:
-            if previous is not None and previous.box is not None and previous.mask.shape == mask.shape:
-                gap = 1
-                if index is not None and previous.frame_index is not None and index > previous.frame_index:
-                    gap = index - previous.frame_index
-                centre = (box[:2] + box[2:]) / 2  # type: ignore[index]
-                moved = centre - (previous.box[:2] + previous.box[2:]) / 2
-                # smoothed: one frame's mask centre is only accurate to about a low-res pixel
-                velocity = moved / gap
-                if self._velocity is not None:
-                    weight = gap / (gap + self.motion_smoothing) if gap + self.motion_smoothing > 0 else 1.0
-                    velocity = (1 - weight) * self._velocity + weight * velocity
-                self._velocity = velocity.astype(np.float32)
-            self._last_good_box = box
+        result = TrackResult(mask=mask, score=score, box=box, point=None if lost else interior_point(mask),
+                             lost=lost, low_res_logits=logits, frame_index=index)
         self.last = result
+        if lost:
+            return result
+        jumped = self._area is not None and not (1 / self.area_change <= area / self._area <= self.area_change)
+        self._untrusted = self._untrusted + 1 if jumped else 0
+        if jumped and self._untrusted < self.accept_after and self._anchor is not None:
+            return result  # keep prompting from the last trusted result
+        anchor = self._anchor
+        if anchor is not None and anchor.box is not None and anchor.mask.shape == mask.shape:
+            gap = max(self._time - self._anchor_time, 1)
+            centre = (box[:2] + box[2:]) / 2  # type: ignore[index]
+            moved = centre - (anchor.box[:2] + anchor.box[2:]) / 2
+            # smoothed: one frame's mask centre is only accurate to about a low-res pixel
+            velocity = moved / gap
+            if self._velocity is not None:
+                weight = gap / (gap + self.motion_smoothing) if gap + self.motion_smoothing > 0 else 1.0
+                velocity = (1 - weight) * self._velocity + weight * velocity
+            self._velocity = velocity.astype(np.float32)
+        self._area = float(area) if self._area is None or jumped else 0.7 * self._area + 0.3 * area
+        self._anchor, self._anchor_time = result, self._time
         return result
 
 
