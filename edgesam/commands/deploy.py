@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -64,6 +65,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--heldout must be >= 1, got {args.heldout}")
     results_dir = None if args.no_history else (args.results_dir or default_results_dir())
     quiet_log = (lambda m: print(m) if "\n" in m or m.startswith("chose") else None)
+
+    def _terminate(signum: int, frame: object) -> None:  # SIGTERM cleans up like Ctrl-C
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     try:
         result = deploy(
             args.model, args.out, calib=args.calib, min_mask_iou=min_iou, backends=_names(args.backends), candidates=_names(args.candidates),
@@ -80,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("edgesam deploy: interrupted; nothing was written", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     print(f"bundle: {result.path} (report: {result.path / 'deploy-report.md'})")
     if result.history:
         print("history: " + ", ".join(str(p) for p in result.history))
