@@ -8,8 +8,8 @@ import sys
 from importlib import import_module
 
 # sub-command modules, each with add_parser(subparsers) setting func=run(args) -> int
-COMMANDS = ("segment", "export", "quantize", "everything", "stream", "models", "bench", "demo", "distill", "eval",
-            "serve")
+COMMANDS = ("segment", "export", "quantize", "deploy", "everything", "stream", "models", "bench", "demo", "distill",
+            "eval", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ __all__ = [
     "ISA_FLAGS",
     "device_fingerprint",
     "device_id",
+    "hardware_fingerprint",
     "parse_cpuinfo",
     "parse_nvidia_smi_csv",
 ]
@@ -354,6 +355,12 @@ def device_fingerprint() -> dict[str, Any]:
         "git_dirty": dirty,
         "thread_env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
     }
+
+
+def hardware_fingerprint() -> dict[str, Any]:
+    """The hardware part of :func:`device_fingerprint` (``cpu``, ``gpus``, ``jetson``): enough
+    for :func:`device_id`, without the software probes (git, package metadata)."""
+    return {"cpu": _cpu_info(), "gpus": _gpus()[0], "jetson": _jetson()}
 
 
 _NOISE = re.compile(

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgesam.metrics import embedding_cosine, mask_iou
+from edgesam.fidelity import FidelityMeter
 
 from .workload import Prompts
 
@@ -59,13 +59,18 @@ def compare_outputs(candidate: Outputs, reference: Outputs) -> dict[str, float]:
     """
     if len(candidate.embeddings) != len(reference.embeddings):
         raise ValueError("candidate and reference cover different numbers of scenes")
-    cos = [embedding_cosine(c, r) for c, r in zip(candidate.embeddings, reference.embeddings, strict=True)]
-    ious = np.concatenate([mask_iou(c, r) for c, r in zip(candidate.masks, reference.masks, strict=True)])
-    diffs = np.concatenate([np.abs(c - r) for c, r in zip(candidate.scores, reference.scores, strict=True)])
+    meter = FidelityMeter()
+    for c, r in zip(candidate.embeddings, reference.embeddings, strict=True):
+        meter.add_embeddings(r, c)
+    for c, r in zip(candidate.masks, reference.masks, strict=True):
+        meter.add_masks(r, c)
+    for c, r in zip(candidate.scores, reference.scores, strict=True):
+        meter.add_scores(r, c)
+    report = meter.report()
     return {
-        "embedding_cosine": float(np.mean(cos)),
-        "embedding_cosine_min": float(np.min(cos)),
-        "mask_iou_mean": float(ious.mean()),
-        "mask_iou_min": float(ious.min()),
-        "score_abs_diff_max": float(diffs.max()) if diffs.size else 0.0,
+        "embedding_cosine": report.embedding_cosine_mean,
+        "embedding_cosine_min": report.embedding_cosine_min,
+        "mask_iou_mean": report.mask_iou_mean,
+        "mask_iou_min": report.mask_iou_min,
+        "score_abs_diff_max": report.score_abs_diff_max,
     }

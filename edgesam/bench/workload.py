@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgesam.distillation.synthetic import SceneConfig, generate_scene
+from edgesam.fidelity import click_inside
 
 __all__ = ["Prompts", "Workload", "make_workload", "object_prompts", "scene_config", "visible_point"]
 
@@ -27,22 +28,8 @@ def scene_config(height: int, width: int) -> SceneConfig:
 
 
 def visible_point(mask: np.ndarray) -> tuple[float, float]:
-    """A click well inside the mask, as a person would place it: ``(x, y)``.
-
-    Among the pixels at least 90% as far from the mask border as the farthest one, the one
-    nearest the mask's centroid (always a mask pixel).
-
-    Args:
-        mask: bool ``[H, W]`` with at least one pixel set.
-    """
-    import cv2
-
-    padded = np.pad(mask.astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    ys, xs = np.nonzero(dist >= 0.9 * dist.max())
-    my, mx = np.argwhere(mask).mean(axis=0)
-    best = int(np.argmin((ys - my) ** 2 + (xs - mx) ** 2))
-    return float(xs[best]), float(ys[best])
+    """A click well inside the mask: :func:`edgesam.fidelity.click_inside`."""
+    return click_inside(mask)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import torch
 from edgesam.distillation.synthetic import SceneConfig, generate_scene
 from edgesam.export.io_spec import DECODER_INPUTS
 from edgesam.export.wrappers import SamOfficialDecoderOnnx
-from edgesam.metrics import mask_iou
+from edgesam.fidelity import EXPORT_MASK_IOU, EXPORT_REL_ERROR, click_inside, mask_iou, relative_error
 from edgesam.models.sam import Sam
 from edgesam.predictor.transforms import apply_boxes, apply_coords, normalize_and_pad, resize_longest_side
 
@@ -51,8 +51,8 @@ class Tolerance:
         mask_iou: bound on the mean IoU of thresholded masks (onnx vs torch).
     """
 
-    rel_error: float = 1e-3
-    mask_iou: float = 0.99
+    rel_error: float = EXPORT_REL_ERROR
+    mask_iou: float = EXPORT_MASK_IOU
 
 
 DecoderCase = dict[str, np.ndarray]  # the DECODER_INPUTS except image_embeddings
@@ -72,13 +72,6 @@ class VerificationInputs:
     image: np.ndarray
     model_input: np.ndarray
     cases: tuple[DecoderCase, ...]
-
-
-def _click(mask: np.ndarray) -> tuple[float, float]:
-    """The mask pixel nearest the mask's centroid, ``(x, y)``."""
-    ys, xs = np.nonzero(mask)
-    i = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
-    return float(xs[i]), float(ys[i])
 
 
 def _case(coords: list[list[tuple[float, float]]], labels: list[list[float]], masks: np.ndarray,
@@ -102,8 +95,8 @@ def make_verification_inputs(
     model_input = normalize_and_pad(resize_longest_side(image, s), pixel_mean, pixel_std, s)
     objs = [gt[i % len(gt)] for i in range(5)] if len(gt) else [np.ones(hw, bool)] * 5
     background = ~np.any(gt, axis=0) if len(gt) else np.zeros(hw, bool)
-    clicks = [apply_coords(np.array([_click(m)]), hw, s)[0] for m in objs]
-    off = apply_coords(np.array([_click(background) if background.any() else (0.0, 0.0)]), hw, s)[0]
+    clicks = [apply_coords(np.array([click_inside(m)]), hw, s)[0] for m in objs]
+    off = apply_coords(np.array([click_inside(background) if background.any() else (0.0, 0.0)]), hw, s)[0]
     y0, x0 = np.nonzero(objs[1])[0].min(), np.nonzero(objs[1])[1].min()
     y1, x1 = np.nonzero(objs[1])[0].max(), np.nonzero(objs[1])[1].max()
     box = apply_boxes(np.array([[x0, y0, x1, y1]], np.float64), hw, s).reshape(2, 2)
@@ -126,16 +119,6 @@ def make_verification_inputs(
     single = _case([[tuple(clicks[3])]], [[1]], zeros[None, None], [0])
     many = _case([[tuple(c), pad] for c in clicks], [[1, -1]] * 5, np.stack([zeros] * 5)[:, None], [0] * 5)
     return VerificationInputs(image=image, model_input=model_input, cases=(first, single, many))
-
-
-def relative_error(actual: np.ndarray, reference: np.ndarray) -> float:
-    """``max|actual - reference| / max(1, max|reference|)``; inf on a shape mismatch."""
-    if actual.shape != reference.shape:
-        return float("inf")
-    if reference.size == 0:
-        return 0.0
-    scale = max(1.0, float(np.abs(reference).max()))
-    return float(np.abs(actual.astype(np.float64) - reference).max() / scale)
 
 
 def _session(path: Path) -> Any:

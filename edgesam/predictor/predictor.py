@@ -69,10 +69,14 @@ class SamPredictor:
 
     @classmethod
     def from_bundle(
-        cls, path: str | os.PathLike[str], backend: str = "onnxruntime", **backend_options: Any
+        cls, path: str | os.PathLike[str], backend: str | None = None, **backend_options: Any
     ) -> SamPredictor:
         """A predictor running the exported bundle at ``path`` on ``backend`` (see
-        :func:`edgesam.runtimes.loader.load_backend` for the backends and their options)."""
+        :func:`edgesam.runtimes.loader.load_backend` for the backends and their options).
+
+        With no ``backend``, a bundle written by ``edgesam deploy`` runs the backend,
+        precision and options recorded there (warning when this machine differs from the one
+        it was chosen on); any other bundle runs on ``"onnxruntime"``."""
         from edgesam.runtimes.loader import load_backend
 
         return cls(load_backend(path, backend, **backend_options))

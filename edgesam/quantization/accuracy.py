@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
-from edgesam.metrics import embedding_cosine, mask_iou
+from edgesam.fidelity import GATE_MIN_IOU, FidelityReport
+from edgesam.fidelity import compare_predictors as _compare
 from edgesam.quantization.calibration import CalibrationSet
 
 __all__ = [
@@ -25,7 +24,7 @@ __all__ = [
     "compare_predictors",
 ]
 
-DEFAULT_MIN_IOU = 0.97
+DEFAULT_MIN_IOU = GATE_MIN_IOU
 
 
 class AccuracyGateError(RuntimeError):
@@ -75,6 +74,23 @@ class AccuracyReport:
         out["search"] = [dict(s) for s in self.search]
         return out
 
+    @classmethod
+    def from_fidelity(cls, report: FidelityReport, min_mask_iou: float = DEFAULT_MIN_IOU) -> AccuracyReport:
+        """The gate's view of a :class:`~edgesam.fidelity.FidelityReport`."""
+        return cls(
+            images=report.images,
+            prompts=report.prompts,
+            embedding_cosine_mean=report.embedding_cosine_mean,
+            embedding_cosine_min=report.embedding_cosine_min,
+            mask_iou_mean=report.mask_iou_mean,
+            mask_iou_min=report.mask_iou_min,
+            mask_iou_by_kind=dict(report.mask_iou_by_kind),
+            score_abs_diff_mean=report.score_abs_diff_mean,
+            score_abs_diff_max=report.score_abs_diff_max,
+            min_mask_iou=float(min_mask_iou),
+            passed=report.passes(min_mask_iou),
+        )
+
     def summary(self) -> str:
         """One line for logs and the command line."""
         verdict = "PASS" if self.passed else "FAIL"
@@ -106,45 +122,5 @@ def compare_predictors(
         min_mask_iou: gate threshold on the mean mask IoU.
         seed: prompt sampling seed.
     """
-    from edgesam.predictor import SamPredictor
-
-    ref = reference if isinstance(reference, SamPredictor) else SamPredictor(reference)
-    cand = candidate if isinstance(candidate, SamPredictor) else SamPredictor(candidate)
-    cosines: list[float] = []
-    ious: list[np.ndarray] = []
-    by_kind: dict[str, list[np.ndarray]] = {}
-    score_diffs: list[np.ndarray] = []
-    prompts = 0
-    for index, item in enumerate(images.images):
-        ref.set_image(item.image)
-        cand.set_image(item.image)
-        cosines.append(embedding_cosine(ref.get_image_embedding(), cand.get_image_embedding()))
-        for batch in images.prompts(index, prompts_per_image, seed=seed):
-            prompts += batch.size
-            for multimask in (True, False):
-                args = dict(point_coords=batch.point_coords, point_labels=batch.point_labels, boxes=batch.boxes,
-                            multimask_output=multimask)  # fmt: skip
-                m_ref, s_ref, _ = ref.predict_batch(**args)
-                m_cand, s_cand, _ = cand.predict_batch(**args)
-                iou = mask_iou(m_ref, m_cand).ravel()
-                ious.append(iou)
-                by_kind.setdefault(batch.kind, []).append(iou)
-                score_diffs.append(np.abs(s_ref - s_cand).ravel())
-        ref.reset_image()
-        cand.reset_image()
-    all_iou = np.concatenate(ious)
-    diffs = np.concatenate(score_diffs)
-    mean_iou = float(all_iou.mean())
-    return AccuracyReport(
-        images=len(images),
-        prompts=prompts,
-        embedding_cosine_mean=float(np.mean(cosines)),
-        embedding_cosine_min=float(np.min(cosines)),
-        mask_iou_mean=mean_iou,
-        mask_iou_min=float(all_iou.min()),
-        mask_iou_by_kind={k: float(np.concatenate(v).mean()) for k, v in by_kind.items()},
-        score_abs_diff_mean=float(diffs.mean()),
-        score_abs_diff_max=float(diffs.max()),
-        min_mask_iou=float(min_mask_iou),
-        passed=bool(mean_iou >= min_mask_iou),
-    )
+    report = _compare(reference, candidate, images, prompts_per_image=prompts_per_image, seed=seed)
+    return AccuracyReport.from_fidelity(report, min_mask_iou)

@@ -16,9 +16,9 @@ import numpy as np
 
 from edgesam.export.bundle import Bundle, BundleError, load_bundle
 from edgesam.export.io_spec import DECODER_INPUTS
-from edgesam.metrics import mask_iou
+from edgesam.fidelity import FidelityMeter, FidelityReport
 
-__all__ = ["GoldenMismatchError", "GoldenResult", "check_golden", "load_golden"]
+__all__ = ["GoldenMismatchError", "GoldenResult", "check_golden", "golden_report", "load_golden"]
 
 
 class GoldenMismatchError(RuntimeError):
@@ -51,6 +51,23 @@ def load_golden(bundle: Bundle) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def golden_report(backend: Any, bundle: Bundle, gold: dict[str, np.ndarray] | None = None) -> FidelityReport:
+    """:class:`~edgesam.fidelity.FidelityReport` of ``backend`` on the bundle's golden inputs
+    (one image; the ``B x 4`` low-resolution masks of its prompt set, kind ``"golden"``)."""
+    gold = load_golden(bundle) if gold is None else gold
+    meter = FidelityMeter()
+    embed = np.asarray(backend.encode(gold["model_input"]), dtype=np.float32)
+    meter.add_embeddings(gold["image_embeddings"], embed)
+    iou, masks = backend.decode(embed, *(gold[k] for k in DECODER_INPUTS[1:]))
+    thr = float(bundle.mask_threshold)
+    a, b = np.asarray(masks) > thr, gold["low_res_masks"] > thr
+    if a.shape != b.shape:
+        raise GoldenMismatchError(f"backend returned masks of shape {a.shape}, expected {b.shape}")
+    meter.add_masks(b, a, kind="golden", prompts=int(a.shape[0]))
+    meter.add_scores(gold["iou_predictions"], np.asarray(iou))
+    return meter.report()
+
+
 def check_golden(
     backend: Any, bundle: Bundle | str | None = None, *, min_mask_iou: float | None = None
 ) -> GoldenResult:
@@ -66,22 +83,14 @@ def check_golden(
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
     gold = load_golden(bundle)
-    embed = np.asarray(backend.encode(gold["model_input"]), dtype=np.float32)
-    ref = gold["image_embeddings"]
-    scale = max(1.0, float(np.abs(ref).max()))
-    embed_err = float(np.abs(embed - ref).max() / scale) if embed.shape == ref.shape else float("inf")
-    iou, masks = backend.decode(embed, *(gold[k] for k in DECODER_INPUTS[1:]))
-    thr = float(bundle.mask_threshold)
-    a, b = np.asarray(masks) > thr, gold["low_res_masks"] > thr
-    if a.shape != b.shape:
-        raise GoldenMismatchError(f"backend returned masks of shape {a.shape}, expected {b.shape}")
-    ious = mask_iou(a, b)
+    report = golden_report(backend, bundle, gold)
     result = GoldenResult(
-        embedding_rel_error=embed_err,
-        mask_iou=float(ious.mean()),
-        min_mask_iou=float(ious.min()),
-        iou_pred_abs_error=float(np.abs(np.asarray(iou) - gold["iou_predictions"]).max()),
+        embedding_rel_error=report.embedding_rel_error,
+        mask_iou=report.mask_iou_mean,
+        min_mask_iou=report.mask_iou_min,
+        iou_pred_abs_error=report.score_abs_diff_max,
     )
+    embed_err = result.embedding_rel_error
     if min_mask_iou is not None and not result.mask_iou >= min_mask_iou:
         raise GoldenMismatchError(
             f"{getattr(backend, 'name', type(backend).__name__)} does not reproduce the bundle's reference "

@@ -14,6 +14,7 @@ import numpy as np
 from edgesam.export.bundle import Bundle
 from edgesam.runtimes.base import import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
+from edgesam.runtimes.precision import normalize_precision
 
 __all__ = ["OnnxRuntimeBackend", "default_providers"]
 
@@ -43,9 +44,14 @@ class OnnxRuntimeBackend(BundleBackend):
         inter_op_threads: threads across independent operators.
         session_options: an ``onnxruntime.SessionOptions`` to start from (thread counts given
             here are set on it).
+        precision: ``"fp32"`` or None (the bundle's own). ONNX Runtime runs the float parts of
+            every bundle in fp32 (its CPU provider has no bf16/fp16 switch); a lower precision is
+            refused with a ``ValueError`` naming the backends that offer it.
+        check: accepted for the same signature as the other backends (nothing is lowered here).
 
     Attributes:
         providers: the providers the encoder session actually uses.
+        precision, effective_precision: ``"fp32"``.
 
     ``InferenceSession.run`` is thread-safe, so one backend serves many predictors/threads.
     """
@@ -60,9 +66,18 @@ class OnnxRuntimeBackend(BundleBackend):
         intra_op_threads: int | None = None,
         inter_op_threads: int | None = None,
         session_options: Any = None,
+        precision: str | None = None,
+        check: bool | float = True,
     ) -> None:
         ort = import_runtime("onnxruntime", backend="onnxruntime", extra="onnxruntime")
         super().__init__(bundle_dir)
+        asked = normalize_precision(precision)
+        if asked not in (None, "fp32"):
+            raise ValueError(
+                f"the onnxruntime backend runs bundles in fp32 only, got precision={precision!r}; "
+                "use backend='openvino' (bf16/fp16) or 'tensorrt' (fp16) for a lower float precision"
+            )
+        self.precision = self.effective_precision = "fp32"
         available = list(ort.get_available_providers())
         chosen: list[Provider] = default_providers(available) if providers is None else list(providers)
         names = [p if isinstance(p, str) else p[0] for p in chosen]

@@ -2,10 +2,12 @@
 
 openvino is imported when the backend is constructed (``pip install "edgesam[openvino]"``).
 
-Precision: OpenVINO's CPU plugin silently runs bf16 on CPUs with AMX/AVX-512-BF16 unless
-``INFERENCE_PRECISION_HINT`` says otherwise. The backend records what the compiled models
-actually use in :attr:`OpenVINOBackend.effective_precision`; pass ``precision_hint="f32"`` for
-results that match torch to float32 rounding.
+Precision: faithful by default. OpenVINO's CPU plugin silently runs bf16 on CPUs with
+AMX/AVX-512-BF16 unless ``INFERENCE_PRECISION_HINT`` says otherwise, so the backend always sets
+it: f32 for an fp32 bundle (and for the float parts of an INT8 bundle, unless the bundle
+records another ``float_precision``). ``precision="bf16"`` / ``"fp16"`` asks for less, and is
+then checked against the bundle's golden outputs (:mod:`edgesam.runtimes.precision`). What the
+compiled models actually use is in :attr:`OpenVINOBackend.effective_precision`.
 
 Caching: the ONNX files are converted to OpenVINO IR once and kept in ``cache_dir``
 (default ``<bundle>/openvino_cache``, or a per-user cache folder when the bundle folder is
@@ -28,6 +30,7 @@ from edgesam.export.bundle import Bundle
 from edgesam.runtimes.base import import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
 from edgesam.runtimes.cache import AUTO, resolve_cache_dir
+from edgesam.runtimes.precision import OPENVINO_NAMES, bundle_float_precision, check_precision, normalize_precision
 
 __all__ = ["OpenVINOBackend", "PRECISION_HINTS"]
 
@@ -41,8 +44,13 @@ class OpenVINOBackend(BundleBackend):
         bundle_dir: bundle folder.
         device: OpenVINO device name: ``"CPU"``, ``"GPU"``, ``"NPU"``, ``"AUTO"``, ...
         performance_hint: ``"LATENCY"`` (default), ``"THROUGHPUT"`` or ``"CUMULATIVE_THROUGHPUT"``.
-        precision_hint: ``"f32"``, ``"bf16"``, ``"f16"`` or None (the device's default, which is
-            bf16 on CPUs that support it).
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``; None (default): the bundle's own
+            (``"fp32"`` for an fp32 bundle). A precision below the bundle's is checked against
+            its golden outputs at load (see ``check``).
+        check: for a lowered precision, True (default) raises
+            :class:`~edgesam.runtimes.precision.PrecisionCheckError` when the golden mask IoU is
+            below the bundle's tolerance; a float sets the bound; False skips the check.
+        precision_hint: deprecated spelling of ``precision`` (``"f32"``, ``"bf16"``, ``"f16"``).
         cache_dir: ``"auto"`` (default; see :func:`edgesam.runtimes.cache.resolve_cache_dir`), a
             folder, or None (no cache).
         config: extra OpenVINO properties passed to ``compile_model``.
@@ -52,6 +60,8 @@ class OpenVINOBackend(BundleBackend):
             ``"f16"``), read back from OpenVINO.
         effective_precisions: the same for ``{"encoder": ..., "decoder": ...}``.
         cache_dir: the cache folder in use, or None.
+        precision: the precision asked for (``"fp32"``, ``"bf16"``, ``"fp16"``).
+        golden: the :class:`~edgesam.runtimes.golden.GoldenResult` of the precision check, or None.
 
     Each thread gets its own InferRequest per model, so one backend serves many threads.
     """
@@ -64,14 +74,26 @@ class OpenVINOBackend(BundleBackend):
         *,
         device: str = "CPU",
         performance_hint: str = "LATENCY",
+        precision: str | None = None,
+        check: bool | float = True,
         precision_hint: str | None = None,
         cache_dir: str | os.PathLike[str] | None = AUTO,
         config: Mapping[str, Any] | None = None,
     ) -> None:
         ov = import_runtime("openvino", backend="openvino", extra="openvino")
         super().__init__(bundle_dir)
-        if precision_hint is not None and precision_hint not in PRECISION_HINTS:
-            raise ValueError(f"precision_hint must be one of {PRECISION_HINTS} or None, got {precision_hint!r}")
+        if precision_hint is not None:
+            if precision_hint not in PRECISION_HINTS:
+                raise ValueError(f"precision_hint must be one of {PRECISION_HINTS} or None, got {precision_hint!r}")
+            warnings.warn("precision_hint= is deprecated; use precision='fp32', 'bf16' or 'fp16'",
+                          DeprecationWarning, stacklevel=2)  # fmt: skip
+            if precision is not None and normalize_precision(precision) != normalize_precision(precision_hint):
+                raise ValueError(f"precision={precision!r} and precision_hint={precision_hint!r} disagree")
+            precision = precision or precision_hint
+        from_config = dict(config or {}).get("INFERENCE_PRECISION_HINT")
+        if precision is None and from_config is not None:
+            precision = str(getattr(from_config, "get_type_name", lambda: from_config)())
+        self.precision = normalize_precision(precision) or bundle_float_precision(self.bundle)
         self._ov = ov
         self._core = ov.Core()
         self.device = device
@@ -79,12 +101,12 @@ class OpenVINOBackend(BundleBackend):
         if self.cache_dir is not None:
             self._core.set_property({"CACHE_DIR": str(self.cache_dir / "compiled")})
         properties: dict[str, Any] = {"PERFORMANCE_HINT": performance_hint, **(config or {})}
-        if precision_hint is not None:
-            properties["INFERENCE_PRECISION_HINT"] = precision_hint
+        properties["INFERENCE_PRECISION_HINT"] = OPENVINO_NAMES[self.precision]
         self._compiled = {role: self._compile(role, properties) for role in ("encoder", "decoder")}
         self.effective_precisions = {role: self._precision(c) for role, c in self._compiled.items()}
         self.effective_precision = self.effective_precisions["encoder"]
         self._local = threading.local()
+        self.golden = check_precision(self, self.bundle, self.precision, check)
 
     def _read(self, role: str) -> Any:
         """The model for ``role``: cached IR if present, else the ONNX file (then cached as IR)."""

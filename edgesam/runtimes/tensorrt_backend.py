@@ -36,6 +36,7 @@ from edgesam.runtimes.base import BackendUnavailableError, import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
 from edgesam.runtimes.cache import AUTO, resolve_cache_dir
 from edgesam.runtimes.golden import check_golden
+from edgesam.runtimes.precision import normalize_precision
 from edgesam.runtimes.tensorrt_engine import (
     TRT_PRECISIONS,
     DecoderProfile,
@@ -209,6 +210,7 @@ class TensorRTBackend(BundleBackend):
         workspace_bytes: builder workspace limit.
         golden_check: compare with the bundle's torch reference after loading and raise
             :class:`~edgesam.runtimes.golden.GoldenMismatchError` below :data:`GOLDEN_MASK_IOU`.
+        check: the same switch under the name every backend uses (wins over ``golden_check``).
 
     Attributes:
         gpu_name, trt_version: what the engines were built for.
@@ -228,8 +230,11 @@ class TensorRTBackend(BundleBackend):
         cache_dir: str | os.PathLike[str] | None = AUTO,
         workspace_bytes: int = 1 << 30,
         golden_check: bool = True,
+        check: bool | None = None,
     ) -> None:
         trt = import_runtime("tensorrt", backend="tensorrt", extra="tensorrt")
+        golden_check = golden_check if check is None else bool(check)  # check=: the word every backend takes
+        precision = normalize_precision(precision, allowed=TRT_PRECISIONS) if precision else precision
         cuda = _Cuda(_import_cudart())
         super().__init__(bundle_dir)
         precision = precision or default_precision(self.bundle.metadata, "encoder")

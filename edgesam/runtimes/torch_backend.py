@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesam.runtimes.base import import_runtime
+from edgesam.runtimes.precision import normalize_precision
 
 if TYPE_CHECKING:
     import torch
@@ -36,14 +37,27 @@ class TorchBackend:
         dtype: computation dtype (``torch.float32`` when None; ``torch.float16`` or
             ``torch.bfloat16`` for reduced precision). Inputs are cast to it, outputs are
             returned as float32.
+        precision: the same as a word, as on every backend: ``"fp32"``, ``"bf16"`` or
+            ``"fp16"`` (give ``dtype`` or ``precision``, not both). A torch model carries no
+            golden outputs, so a lowered precision is not checked here: compare it with
+            :func:`edgesam.fidelity.compare_predictors`.
+
+    Attributes:
+        precision, effective_precision: the precision word of ``dtype``.
 
     Calls from several threads at once are safe: the backend holds no per-call state.
     """
 
     name = "torch"
 
-    def __init__(self, model: Any, *, device: Any = "cpu", dtype: "torch.dtype | None" = None) -> None:
+    def __init__(self, model: Any, *, device: Any = "cpu", dtype: "torch.dtype | None" = None,
+                 precision: str | None = None) -> None:  # fmt: skip
         torch = import_runtime("torch", backend="torch", extra="torch")
+        word = normalize_precision(precision)
+        if word is not None:
+            if dtype is not None:
+                raise ValueError("give dtype= or precision=, not both")
+            dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[word]
         for attr in ("encode", "decode", "image_size", "pixel_mean", "pixel_std"):
             if not hasattr(model, attr):
                 raise TypeError(f"TorchBackend needs an edgesam Sam model; {type(model).__name__} has no {attr!r}")
@@ -52,6 +66,8 @@ class TorchBackend:
         self.dtype = torch.float32 if dtype is None else dtype
         if not isinstance(self.dtype, torch.dtype) or not self.dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+        self.precision = self.effective_precision = names.get(self.dtype, str(self.dtype).replace("torch.", ""))
         # Read the statistics before a possible cast to half precision.
         self.pixel_mean = _as_numpy_stats(model.pixel_mean, "pixel_mean")
         self.pixel_std = _as_numpy_stats(model.pixel_std, "pixel_std")
