@@ -14,6 +14,7 @@ import numpy as np
 from edgesam.export.bundle import Bundle
 from edgesam.runtimes.base import import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
+from edgesam.runtimes.memory import check_memory_mode, trim_heap
 
 __all__ = ["OnnxRuntimeBackend", "default_providers"]
 
@@ -43,9 +44,14 @@ class OnnxRuntimeBackend(BundleBackend):
         inter_op_threads: threads across independent operators.
         session_options: an ``onnxruntime.SessionOptions`` to start from (thread counts given
             here are set on it).
+        memory: ``"default"`` (the CPU arena gives back what an encoder run grew it by),
+            ``"low"`` (no arena, no memory plan, heap trimmed after each encoder run: smallest
+            footprint, slower) or ``"runtime"`` (ONNX Runtime's defaults: the arena keeps its
+            high-water mark). See :mod:`edgesam.runtimes.memory`.
 
     Attributes:
         providers: the providers the encoder session actually uses.
+        memory: the memory mode.
 
     ``InferenceSession.run`` is thread-safe, so one backend serves many predictors/threads.
     """
@@ -60,7 +66,9 @@ class OnnxRuntimeBackend(BundleBackend):
         intra_op_threads: int | None = None,
         inter_op_threads: int | None = None,
         session_options: Any = None,
+        memory: str = "default",
     ) -> None:
+        self.memory = check_memory_mode(memory)
         ort = import_runtime("onnxruntime", backend="onnxruntime", extra="onnxruntime")
         super().__init__(bundle_dir)
         available = list(ort.get_available_providers())
@@ -78,6 +86,12 @@ class OnnxRuntimeBackend(BundleBackend):
                 if int(value) < 0:
                     raise ValueError(f"{attr} must be >= 0 (0 = onnxruntime default), got {value}")
                 setattr(options, attr, int(value))
+        if self.memory == "low":
+            options.enable_cpu_mem_arena = False
+            options.enable_mem_pattern = False
+        self._encode_options = ort.RunOptions()
+        if self.memory == "default":  # the arena keeps its first chunk, frees the rest after each run
+            self._encode_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self._encoder = self._session(ort, "encoder", options, chosen)
         self._decoder = self._session(ort, "decoder", options, chosen)
         self.providers: list[str] = list(self._encoder.get_providers())
@@ -91,9 +105,13 @@ class OnnxRuntimeBackend(BundleBackend):
         return session
 
     def __repr__(self) -> str:
-        return f"OnnxRuntimeBackend({str(self.bundle.root)!r}, providers={self.providers})"
+        return f"OnnxRuntimeBackend({str(self.bundle.root)!r}, providers={self.providers}, memory={self.memory!r})"
 
     def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        session = self._encoder if role == "encoder" else self._decoder
         names = list(self.io_names(role)[1])
-        return dict(zip(names, session.run(names, feeds)))
+        if role != "encoder":
+            return dict(zip(names, self._decoder.run(names, feeds)))
+        out = dict(zip(names, self._encoder.run(names, feeds, self._encode_options)))
+        if self.memory == "low":
+            trim_heap()
+        return out
