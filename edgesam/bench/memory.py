@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["RssFigures", "measure_rss", "measure_rss_spec", "process_rss_mb"]
+__all__ = ["RssFigures", "measure_rss", "measure_rss_spec", "process_rss_mb", "rss_metrics"]
 
 _RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt",
                     "torch": "torch"}
@@ -146,6 +146,13 @@ def measure_rss_spec(spec: Mapping[str, Any], *, image_size: tuple[int, int] = (
     out = json.loads(lines[-1])
     out["per_call_mb"] = tuple(out["per_call_mb"])
     return RssFigures(**out)
+
+
+def rss_metrics(spec: Mapping[str, Any], image_hw: tuple[int, int], *, calls: int = 10) -> dict[str, float]:
+    """Bench-row metrics of :func:`measure_rss_spec`: ``steady_rss_mb``, ``peak_rss_mb`` (over
+    load + `calls` rounds of set_image + predict) and ``baseline_rss_mb`` (imports only)."""
+    rss = measure_rss_spec(spec, image_size=image_hw, calls=calls)
+    return {"steady_rss_mb": rss.steady_mb, "peak_rss_mb": rss.peak_mb, "baseline_rss_mb": rss.baseline_mb}
 
 
 def _median(values: list[float]) -> float:

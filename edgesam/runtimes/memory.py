@@ -3,16 +3,21 @@
 Every bundle backend takes ``memory=`` (keyword-only), one of :data:`MEMORY_MODES`:
 
 ``"default"``
-    The runtime's allocator keeps what a call needs, but gives back what it grew by after each
-    encoder run (ONNX Runtime: arena shrinkage; OpenVINO: ``CompiledModel.release_memory``).
-    Measured at the same latency as ``"runtime"`` (see the README's "Memory" section).
+    What costs no measurable latency: ONNX Runtime runs without its pre-planned memory pattern
+    (a second block of the size of all activations beside the arena); OpenVINO releases the
+    encoder's intermediate buffers after each run (``CompiledModel.release_memory``).
 ``"low"``
-    Smallest footprint: no allocator arena or memory plan is kept between runs and freed heap
-    memory goes back to the system after every encoder run. Costs latency (page faults on
-    every run); for machines where RAM, not time, is the limit.
+    Smallest footprint between runs: ONNX Runtime without arena or memory pattern, OpenVINO
+    releasing the encoder's buffers, and freed C heap memory handed back to the system after
+    every encoder run. Costs latency (the pages are faulted in again on every run); for
+    machines where RAM, not time, is the limit.
 ``"runtime"``
-    The runtime's own defaults (an arena that grows to its high-water mark and keeps it): what
-    edgesam did before memory modes existed; for comparison.
+    The runtimes' own defaults (ONNX Runtime's arena and memory pattern keep their high-water
+    mark): what edgesam did before memory modes existed; for comparison.
+
+ONNX Runtime's arena shrinkage after a run (run option ``memory.enable_memory_arena_shrinkage``)
+was measured too: it cut the steady footprint but cost 15-25% encoder latency, and ``"low"``
+goes lower for a similar cost, so no mode uses it. Figures: the README's "Memory" section.
 
 numpy/ctypes only.
 """

@@ -44,10 +44,11 @@ class OnnxRuntimeBackend(BundleBackend):
         inter_op_threads: threads across independent operators.
         session_options: an ``onnxruntime.SessionOptions`` to start from (thread counts given
             here are set on it).
-        memory: ``"default"`` (the CPU arena gives back what an encoder run grew it by),
-            ``"low"`` (no arena, no memory plan, heap trimmed after each encoder run: smallest
-            footprint, slower) or ``"runtime"`` (ONNX Runtime's defaults: the arena keeps its
-            high-water mark). See :mod:`edgesam.runtimes.memory`.
+        memory: ``"default"`` (arena, no pre-planned memory pattern), ``"low"`` (no arena, no
+            memory pattern, C heap trimmed after each encoder run: smallest footprint, slower)
+            or ``"runtime"`` (ONNX Runtime's defaults: arena and memory pattern keep their
+            high-water mark). Overrides those two fields of ``session_options``. See
+            :mod:`edgesam.runtimes.memory`.
 
     Attributes:
         providers: the providers the encoder session actually uses.
@@ -86,12 +87,10 @@ class OnnxRuntimeBackend(BundleBackend):
                 if int(value) < 0:
                     raise ValueError(f"{attr} must be >= 0 (0 = onnxruntime default), got {value}")
                 setattr(options, attr, int(value))
+        if self.memory != "runtime":  # no pre-planned block beside the arena: that doubles the footprint
+            options.enable_mem_pattern = False
         if self.memory == "low":
             options.enable_cpu_mem_arena = False
-            options.enable_mem_pattern = False
-        self._encode_options = ort.RunOptions()
-        if self.memory == "default":  # the arena keeps its first chunk, frees the rest after each run
-            self._encode_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self._encoder = self._session(ort, "encoder", options, chosen)
         self._decoder = self._session(ort, "decoder", options, chosen)
         self.providers: list[str] = list(self._encoder.get_providers())
@@ -111,7 +110,7 @@ class OnnxRuntimeBackend(BundleBackend):
         names = list(self.io_names(role)[1])
         if role != "encoder":
             return dict(zip(names, self._decoder.run(names, feeds)))
-        out = dict(zip(names, self._encoder.run(names, feeds, self._encode_options)))
+        out = dict(zip(names, self._encoder.run(names, feeds)))
         if self.memory == "low":
             trim_heap()
         return out
