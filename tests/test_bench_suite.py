@@ -160,6 +160,7 @@ def test_rows_carry_fingerprint_speedup_and_fidelity(run) -> None:
         assert set(row.speedup) == set(timings)
         assert row.baseline and row.baseline.startswith("torch fp32")
         assert row.metrics["peak_rss_mb"] > 50 and row.metrics["model_mb"] > 1
+        assert row.metrics["peak_rss_mb"] >= row.metrics["steady_rss_mb"] > row.metrics["baseline_rss_mb"] > 20
     torch_row, ort_row = result.rows
     assert all(v == pytest.approx(1.0) for v in torch_row.speedup.values())
     assert torch_row.fidelity == {}

@@ -7,7 +7,9 @@
     result = run_suite(source, SuiteOptions(quick=True), results_dir="benchmarks/results")
 
 Per variant (see `edgesam.bench.variants`): the timed cases of `edgesam.bench.cases`, a cold
-start and peak RSS measured in fresh processes (`edgesam.bench.coldstart`), model file sizes,
+start and peak RSS measured in fresh processes (`edgesam.bench.coldstart`), baseline / steady /
+peak RSS over repeated set_image + predict in a fresh runtime-only process
+(`edgesam.bench.memory`), model file sizes,
 and fidelity against the reference (torch fp32; without torch weights, the backend's own fp32).
 The torch fp32 baseline runs first, in the same run, so every row carries its speed-up.
 Unavailable combinations are skipped with a reason; a combination that fails is recorded as
@@ -27,6 +29,7 @@ from .cases import FULL_BUDGET, QUICK_BUDGET, BudgetPlans, time_cases
 from .coldstart import measure_cold_start, open_predictor
 from .device import device_fingerprint, device_id
 from .fidelity import Outputs, collect_outputs
+from .memory import rss_metrics
 from .progress import progress
 from .results import Metric, ResultRow, ResultsDirError, append_rows, utc_now_iso
 from .rowmaker import RowMaker
@@ -157,6 +160,9 @@ def _measure(variant: Variant, source: ModelSource, work: Workload, budget: Budg
         metrics["cold_start"] = cold.total
         if cold.peak_rss_mb is not None:
             metrics["peak_rss_mb"] = cold.peak_rss_mb
+        rss = rss_metrics(spec, work.image.shape[:2], calls=10 if budget == FULL_BUDGET else 3)
+        metrics["peak_rss_mb"] = max(rss.pop("peak_rss_mb"), metrics.get("peak_rss_mb", 0.0))
+        metrics.update(rss)
     return metrics, outputs, notes, bundle
 
 

@@ -44,7 +44,7 @@ def summary_markdown(rows: Sequence[ResultRow], skipped: Sequence[Any] = (),
         everything = next((n for r in rows for n in r.metrics if n.startswith("everything_")), None)
         head = (["backend", "precision"] + [label for _, label in _TIMES]
                 + ([everything.replace("everything_", "everything ")] if everything else [])
-                + ["cold start", "peak RSS MB", "model MB", "INT8 ops (enc.)",
+                + ["cold start", "peak RSS MB", "steady RSS MB", "model MB", "INT8 ops (enc.)",
                    "speedup enc / first", "emb. cosine", "mask IoU mean / min"])
         lines = ["p50 latency in ms; speed-up vs " + (rows[0].baseline or "the baseline")
                  + "; fidelity vs torch fp32 (or the backend's fp32 without torch weights)", "",
@@ -56,6 +56,7 @@ def summary_markdown(rows: Sequence[ResultRow], skipped: Sequence[Any] = (),
             if everything:
                 cells.append(_ms(m.get(everything)))
             cells += [_ms(m.get("cold_start")), _num(m.get("peak_rss_mb"), ".0f"),
+                      _num(m.get("steady_rss_mb"), ".0f"),
                       _num(m.get("model_mb"), ".1f"), _int8_share(m)]
             cells.append(f"{s['encoder']:.2f}x / {s.get('first_mask', float('nan')):.2f}x"
                          if "encoder" in s else "")

@@ -109,7 +109,8 @@ class SamPredictor:
         return state
 
     def reset_image(self) -> None:
-        """Forget the current image and its embedding."""
+        """Forget the current image and release its embedding (the predictor keeps no other
+        per-image buffer)."""
         self._state = None
 
     # ------------------------------------------------------------------ image
@@ -128,17 +129,18 @@ class SamPredictor:
                 out of range, unknown ``image_format``.
         """
         rgb = to_rgb_uint8(image, image_format)
+        self.reset_image()  # the previous embedding is not held while the new one is computed
         size = int(self._backend.image_size)
         resized = resize_longest_side(rgb, size)
         model_input = normalize_and_pad(resized, self._mean, self._std, size)
+        original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
+        input_size = (int(resized.shape[0]), int(resized.shape[1]))
+        del rgb, resized  # per-image buffers: only the model input lives through the encoder run
         features = np.asarray(self._backend.encode(model_input), dtype=np.float32)
+        del model_input
         if features.ndim != 4 or features.shape[0] != 1:
             raise RuntimeError(f"backend.encode returned shape {features.shape}, expected [1, C, h, w]")
-        self._state = _ImageState(
-            features=features,
-            original_size=(int(rgb.shape[0]), int(rgb.shape[1])),
-            input_size=(int(resized.shape[0]), int(resized.shape[1])),
-        )
+        self._state = _ImageState(features=features, original_size=original_size, input_size=input_size)
 
     def get_image_embedding(self) -> np.ndarray:
         """The current image's embedding, float32 ``[1, C, h, w]`` (C=256, h=w=S/16 for SAM).

@@ -14,6 +14,7 @@ import numpy as np
 from edgesam.export.bundle import Bundle
 from edgesam.runtimes.base import import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
+from edgesam.runtimes.memory import check_memory_mode, trim_heap
 from edgesam.runtimes.precision import normalize_precision
 
 __all__ = ["OnnxRuntimeBackend", "default_providers"]
@@ -48,10 +49,16 @@ class OnnxRuntimeBackend(BundleBackend):
             every bundle in fp32 (its CPU provider has no bf16/fp16 switch); a lower precision is
             refused with a ``ValueError`` naming the backends that offer it.
         check: accepted for the same signature as the other backends (nothing is lowered here).
+        memory: ``"default"`` (arena, no pre-planned memory pattern), ``"low"`` (no arena, no
+            memory pattern, C heap trimmed after each encoder run: smallest footprint, slower)
+            or ``"runtime"`` (ONNX Runtime's defaults: arena and memory pattern keep their
+            high-water mark). Overrides those two fields of ``session_options``. See
+            :mod:`edgesam.runtimes.memory`.
 
     Attributes:
         providers: the providers the encoder session actually uses.
         precision, effective_precision: ``"fp32"``.
+        memory: the memory mode.
 
     ``InferenceSession.run`` is thread-safe, so one backend serves many predictors/threads.
     """
@@ -68,7 +75,9 @@ class OnnxRuntimeBackend(BundleBackend):
         session_options: Any = None,
         precision: str | None = None,
         check: bool | float = True,
+        memory: str = "default",
     ) -> None:
+        self.memory = check_memory_mode(memory)
         ort = import_runtime("onnxruntime", backend="onnxruntime", extra="onnxruntime")
         super().__init__(bundle_dir)
         asked = normalize_precision(precision)
@@ -93,6 +102,10 @@ class OnnxRuntimeBackend(BundleBackend):
                 if int(value) < 0:
                     raise ValueError(f"{attr} must be >= 0 (0 = onnxruntime default), got {value}")
                 setattr(options, attr, int(value))
+        if self.memory != "runtime":  # no pre-planned block beside the arena: that doubles the footprint
+            options.enable_mem_pattern = False
+        if self.memory == "low":
+            options.enable_cpu_mem_arena = False
         self._encoder = self._session(ort, "encoder", options, chosen)
         self._decoder = self._session(ort, "decoder", options, chosen)
         self.providers: list[str] = list(self._encoder.get_providers())
@@ -106,9 +119,13 @@ class OnnxRuntimeBackend(BundleBackend):
         return session
 
     def __repr__(self) -> str:
-        return f"OnnxRuntimeBackend({str(self.bundle.root)!r}, providers={self.providers})"
+        return f"OnnxRuntimeBackend({str(self.bundle.root)!r}, providers={self.providers}, memory={self.memory!r})"
 
     def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        session = self._encoder if role == "encoder" else self._decoder
         names = list(self.io_names(role)[1])
-        return dict(zip(names, session.run(names, feeds)))
+        if role != "encoder":
+            return dict(zip(names, self._decoder.run(names, feeds)))
+        out = dict(zip(names, self._encoder.run(names, feeds)))
+        if self.memory == "low":
+            trim_heap()
+        return out

@@ -30,6 +30,7 @@ from edgesam.export.bundle import Bundle
 from edgesam.runtimes.base import import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
 from edgesam.runtimes.cache import AUTO, resolve_cache_dir
+from edgesam.runtimes.memory import check_memory_mode, trim_heap
 from edgesam.runtimes.precision import OPENVINO_NAMES, bundle_float_precision, check_precision, normalize_precision
 
 __all__ = ["OpenVINOBackend", "PRECISION_HINTS"]
@@ -54,6 +55,10 @@ class OpenVINOBackend(BundleBackend):
         cache_dir: ``"auto"`` (default; see :func:`edgesam.runtimes.cache.resolve_cache_dir`), a
             folder, or None (no cache).
         config: extra OpenVINO properties passed to ``compile_model``.
+        memory: ``"default"`` (the encoder's intermediate buffers are released after each run,
+            ``CompiledModel.release_memory``), ``"low"`` (that, and the C heap trimmed after each
+            encoder run) or ``"runtime"`` (OpenVINO keeps them between runs). See
+            :mod:`edgesam.runtimes.memory`.
 
     Attributes:
         effective_precision: inference precision of the compiled encoder (``"f32"``, ``"bf16"``,
@@ -62,6 +67,7 @@ class OpenVINOBackend(BundleBackend):
         cache_dir: the cache folder in use, or None.
         precision: the precision asked for (``"fp32"``, ``"bf16"``, ``"fp16"``).
         golden: the :class:`~edgesam.runtimes.golden.GoldenResult` of the precision check, or None.
+        memory: the memory mode.
 
     Each thread gets its own InferRequest per model, so one backend serves many threads.
     """
@@ -79,7 +85,9 @@ class OpenVINOBackend(BundleBackend):
         precision_hint: str | None = None,
         cache_dir: str | os.PathLike[str] | None = AUTO,
         config: Mapping[str, Any] | None = None,
+        memory: str = "default",
     ) -> None:
+        self.memory = check_memory_mode(memory)
         ov = import_runtime("openvino", backend="openvino", extra="openvino")
         super().__init__(bundle_dir)
         if precision_hint is not None:
@@ -106,7 +114,10 @@ class OpenVINOBackend(BundleBackend):
         self.effective_precisions = {role: self._precision(c) for role, c in self._compiled.items()}
         self.effective_precision = self.effective_precisions["encoder"]
         self._local = threading.local()
+        self._in_flight, self._flight_lock = 0, threading.Lock()  # encoder runs under way
         self.golden = check_precision(self, self.bundle, self.precision, check)
+        if self.memory != "runtime":
+            trim_heap()  # conversion and compilation leave freed blocks behind on the heap
 
     def _read(self, role: str) -> Any:
         """The model for ``role``: cached IR if present, else the ONNX file (then cached as IR)."""
@@ -165,5 +176,21 @@ class OpenVINOBackend(BundleBackend):
         return requests[role]
 
     def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        result = self._request(role).infer(feeds)  # copies: the request's buffers are reused
-        return {name: np.array(result[name], dtype=np.float32, copy=True) for name in self.io_names(role)[1]}
+        names = self.io_names(role)[1]
+        if role != "encoder" or self.memory == "runtime":
+            result = self._request(role).infer(feeds)  # copies: the request's buffers are reused
+            return {name: np.array(result[name], dtype=np.float32, copy=True) for name in names}
+        with self._flight_lock:
+            self._in_flight += 1
+        try:
+            result = self._request(role).infer(feeds)
+            out = {name: np.array(result[name], dtype=np.float32, copy=True) for name in names}
+            del result
+        finally:
+            with self._flight_lock:  # release only when no other thread's encoder run is under way
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._compiled[role].release_memory()
+                    if self.memory == "low":
+                        trim_heap()
+        return out
