@@ -98,6 +98,7 @@ def test_deploy_writes_a_bundle_recording_the_choice(deployed) -> None:
         if c["status"] in ("chosen", "passed", "rejected") and c["latency_ms"]:
             assert set(c["latency_ms"]) == {"encoder", "first_mask", "decode_point"}
             assert c["fidelity"]["mask_iou_mean"] <= 1.0
+            assert 20.0 < c["rss_mb"] < 4000.0  # measured in a fresh runtime-only process
     chosen = next(c for c in record["candidates"] if c["status"] == "chosen")
     assert chosen["fidelity"]["mask_iou_mean"] >= record["min_mask_iou"]
     passing = [c for c in record["candidates"] if c["status"] in ("chosen", "passed") and c["backend"] != "torch"]

@@ -12,7 +12,7 @@ __all__ = ["PLOT_FILE", "REPORT_FILE", "candidate_table", "write_plot", "write_r
 REPORT_FILE = "deploy-report.md"
 PLOT_FILE = "deploy.png"
 _COLUMNS = ("candidate", "encoder p50", "first mask p50/p90", "1-pt decode p50", "mask IoU mean/min",
-            "cosine", "load", "status")  # fmt: skip
+            "cosine", "RSS MiB", "load", "status")  # fmt: skip
 
 
 def _ms(value: float | None) -> str:
@@ -29,7 +29,8 @@ def _row(r: CandidateResult) -> list[str]:
     status = r.status.upper() if r.status == "chosen" else r.status
     if r.reason:
         status += f": {r.reason}"
-    return [r.name, _ms(r.p50("encoder")), fm, _ms(r.p50("decode_point")), iou, cos, load, status]
+    rss = "-" if r.rss_mb is None else f"{r.rss_mb:.0f}"
+    return [r.name, _ms(r.p50("encoder")), fm, _ms(r.p50("decode_point")), iou, cos, rss, load, status]
 
 
 def candidate_table(results: Sequence[CandidateResult], *, markdown: bool = False) -> str:

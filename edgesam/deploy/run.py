@@ -117,6 +117,17 @@ class _Runner:
             self.int8[quant_backend] = target
         return self.int8[quant_backend]
 
+    def rss(self, spec: CandidateSpec, bundle: Path | None, options: dict[str, Any]) -> float | None:
+        """Steady-state RSS (MiB) of the candidate in a fresh runtime-only process, or None for torch."""
+        if bundle is None:
+            return None
+        from edgesam.bench.memory import measure_rss
+
+        h, w = self.images[0].shape[:2]
+        figures = measure_rss(bundle, backend=spec.backend, options=options, image_size=(h, w),
+                              calls=3 if self.quick else 6, threads=self.threads)  # fmt: skip
+        return float(figures.steady_mb)
+
     def run(self, spec: CandidateSpec) -> CandidateResult:
         from edgesam.runtimes.precision import PrecisionCheckError
 
@@ -141,6 +152,7 @@ class _Runner:
                 after = load_average()
                 loads = [x for x in (result.load_avg_1m, after) if x is not None]
                 result.under_load = bool(loads) and max(loads) > self.usable
+                result.rss_mb = self.rss(spec, bundle, options)
                 result.status = "passed"  # provisional: choose() decides
             except Exception as exc:  # noqa: BLE001
                 result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
