@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_default_qdq:
         plan["ort-int8-default"] = (_quantized(fp32, work, "onnxruntime", "ort-qdq-default", log), "onnxruntime",
                                     {"intra_op_threads": t})  # fmt: skip
-    plan["ov-f32"] = (fp32, "openvino", {"precision_hint": "f32", "config": ov_cfg, "cache_dir": None})
+    plan["ov-f32"] = (fp32, "openvino", {"precision": "fp32", "config": ov_cfg, "cache_dir": None})
     plan["ov-default"] = (fp32, "openvino", {"config": ov_cfg, "cache_dir": None})
     plan["ov-int8"] = (_quantized(fp32, work, "openvino", "ov-int8", log), "openvino", {"config": ov_cfg, "cache_dir": None})
     backends = {name: load_backend(path, kind, **opts) for name, (path, kind, opts) in plan.items()}

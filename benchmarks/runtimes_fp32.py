@@ -48,7 +48,7 @@ def _backends(bundle: Path, model: Any, threads: int | None) -> dict[str, Any]:
                                           intra_op_threads=threads)  # fmt: skip
     if have["openvino"] is True:
         extra = {"INFERENCE_NUM_THREADS": threads} if threads else {}
-        out["openvino-f32"] = load_backend(bundle, "openvino", precision_hint="f32", config=extra)
+        out["openvino-f32"] = load_backend(bundle, "openvino", precision="fp32", config=extra)
         default = load_backend(bundle, "openvino", config=extra)
         out[f"openvino-default({default.effective_precision})"] = default
     return out

@@ -80,15 +80,15 @@ def test_precision_rules_skip_with_reasons() -> None:
     assert "GPU" in reasons[("openvino", "fp16")] and "bf16" in reasons[("openvino", "bf16")]
     assert "INT8" in reasons[("torch", "int8")]
     ov_fp32 = next(v for v in variants if v.label == "openvino fp32")
-    assert ov_fp32.options["precision_hint"] == "f32"  # never silently bf16
+    assert ov_fp32.options["precision"] == "fp32"  # never silently bf16
 
 
 def test_gpu_and_bf16_rules_follow_the_device() -> None:
     probe = DeviceProbe(isa=("avx512_bf16",), ov_devices=lambda: ["CPU", "GPU.0"], cuda=lambda: False)
     variants, _ = plan_variants(["openvino"], ["fp16", "bf16"], has_torch_weights=False,
                                 availability=ALL_UP, probe=probe)
-    assert {(v.precision, v.options["device"], v.options["precision_hint"]) for v in variants} == {
-        ("fp16", "GPU.0", "f16"), ("bf16", "CPU", "bf16")}
+    assert {(v.precision, v.options["device"], v.options["precision"]) for v in variants} == {
+        ("fp16", "GPU.0", "fp16"), ("bf16", "CPU", "bf16")}
     variants, skipped = plan_variants(["torch", "tensorrt"], ["fp32"], has_torch_weights=False,
                                       availability={**ALL_UP, "tensorrt": "missing package(s) tensorrt"})
     assert variants == []

@@ -87,7 +87,7 @@ def test_openvino_precision_is_recorded(bundle: Path) -> None:
     _openvino()
     from edgesam.runtimes.openvino_backend import OpenVINOBackend
 
-    f32 = OpenVINOBackend(bundle, precision_hint="f32")
+    f32 = OpenVINOBackend(bundle, precision="fp32")
     assert f32.effective_precision == "f32" and f32.effective_precisions == {"encoder": "f32", "decoder": "f32"}
     default = OpenVINOBackend(bundle)
     compiled = default._compiled["encoder"].get_property("INFERENCE_PRECISION_HINT")
@@ -101,12 +101,12 @@ def test_openvino_ir_cache_beside_bundle(bundle: Path) -> None:
     _openvino()
     from edgesam.runtimes.openvino_backend import OpenVINOBackend
 
-    first = OpenVINOBackend(bundle, precision_hint="f32")
+    first = OpenVINOBackend(bundle, precision="fp32")
     assert first.cache_dir == bundle.resolve() / "openvino_cache"
     cached = sorted(p.name for p in first.cache_dir.glob("*.xml"))
     assert len(cached) == 2 and all("-ov" in name for name in cached)
     stamps = {p: p.stat().st_mtime_ns for p in first.cache_dir.glob("*.*")}
-    second = OpenVINOBackend(bundle, precision_hint="f32")
+    second = OpenVINOBackend(bundle, precision="fp32")
     assert {p: p.stat().st_mtime_ns for p in second.cache_dir.glob("*.*")} == stamps  # reused, not rewritten
     x = np.random.default_rng(0).normal(size=(1, 3, 256, 256)).astype(np.float32)
     np.testing.assert_array_equal(first.encode(x), second.encode(x))
@@ -122,7 +122,7 @@ def test_openvino_unwritable_bundle_uses_user_cache(bundle: Path, tmp_path: Path
     loaded = load_bundle(bundle)
     expected = tmp_path / "xdg" / "edgesam" / "openvino" / loaded.sha256("encoder")[:16]
     assert resolve_cache_dir(loaded, "auto", "openvino") == expected
-    backend = OpenVINOBackend(bundle, precision_hint="f32")
+    backend = OpenVINOBackend(bundle, precision="fp32")
     assert backend.cache_dir == expected and len(list(expected.glob("*.xml"))) == 2
     with pytest.raises(ValueError, match="not a writable folder"):
         OpenVINOBackend(bundle, cache_dir=bundle / "openvino_cache" / "sub")

@@ -28,7 +28,7 @@ from edgesam.runtimes.torch_backend import TorchBackend  # noqa: E402
 # Options that make each backend compute in float32 (the parity contract is for fp32).
 FP32_OPTIONS: dict[str, dict[str, Any]] = {
     "onnxruntime": {"providers": ["CPUExecutionProvider"]},
-    "openvino": {"precision_hint": "f32"},
+    "openvino": {"precision": "fp32"},
     "tensorrt": {"precision": "fp32"},
 }
 

@@ -169,19 +169,19 @@ def _onnxruntime_variant(precision: str) -> Variant | str:
 
 def _openvino_variant(precision: str, probe: DeviceProbe) -> Variant | str:
     if precision == "fp32":
-        # OpenVINO silently runs bf16 on CPUs that have it: ask for f32 explicitly.
-        return Variant("openvino", "fp32", "fp32", {"device": "CPU", "precision_hint": "f32"},
+        # the backend runs a bundle at its own precision (f32); said explicitly all the same
+        return Variant("openvino", "fp32", "fp32", {"device": "CPU", "precision": "fp32"},
                        {"device": "CPU"})
     if precision == "int8":
         return Variant("openvino", "int8", "int8", {"device": "CPU"}, {"device": "CPU"})
     if precision == "bf16":
         if _cpu_has_bf16(probe.isa):
-            return Variant("openvino", "bf16", "fp32", {"device": "CPU", "precision_hint": "bf16"},
+            return Variant("openvino", "bf16", "fp32", {"device": "CPU", "precision": "bf16", "check": False},
                            {"device": "CPU"})
         return "this CPU has no native bf16 (avx512_bf16 / amx_bf16)"
     gpus = [d for d in probe.ov_devices() if d.startswith("GPU")]
     if gpus:
-        return Variant("openvino", "fp16", "fp32", {"device": gpus[0], "precision_hint": "f16"},
+        return Variant("openvino", "fp16", "fp32", {"device": gpus[0], "precision": "fp16", "check": False},
                        {"device": gpus[0]})
     return "OpenVINO fp16 needs a GPU device; OpenVINO sees none here"
 
