@@ -53,7 +53,7 @@ def run_bag(args: argparse.Namespace) -> int:
             storage=args.storage,
             live=live,
             max_frames=args.max_frames,
-            use_mask_input=not args.no_mask_input,
+            use_mask_input=False if args.no_mask_input else "auto",
         )
     finally:
         if live is not None:

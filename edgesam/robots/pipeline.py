@@ -215,7 +215,7 @@ def segment_bag(
     storage: str = "mcap",
     live: Any = None,
     max_frames: int | None = None,
-    use_mask_input: bool = True,
+    use_mask_input: bool | str = "auto",
     on_frame: Callable[[FrameResult], None] | None = None,
 ) -> BagRunStats:
     """Segment the image topic of a bag and write the results to another bag.
@@ -233,7 +233,8 @@ def segment_bag(
         storage: ``"mcap"`` or ``"sqlite3"`` for a bag-folder output.
         live: a :class:`~edgesam.robots.liveview.LiveView` to publish each frame to.
         max_frames: stop after this many frames.
-        use_mask_input: feed the tracker's previous logits back.
+        use_mask_input: feed the tracker's previous logits back: True, False or ``"auto"`` (checked
+            once, as :class:`~edgesam.stream.Tracker` does).
         on_frame: called with each :class:`FrameResult`.
 
     Raises:
