@@ -76,11 +76,12 @@ def _fp32_bundle(args: argparse.Namespace, work: Path) -> Path:
     return target
 
 
-def _quantized(fp32: Path, work: Path, backend: str, recipe: str, log: Callable[[str], None], min_iou: float | None = None) -> Path:
+def _quantized(fp32: Path, work: Path, backend: str, recipe: Any, log: Callable[[str], None], min_iou: float | None = None) -> Path:
     """``recipe`` ungated (``min_iou`` None), or ``edgesam quantize``'s gated search (``recipe="auto"``)."""
     from edgesam.quantization import quantize_bundle
 
-    target = work / (f"{fp32.name}.{recipe}" if min_iou is None else f"{fp32.name}.{recipe}-iou{min_iou}")
+    name = "+".join(recipe) if isinstance(recipe, (list, tuple)) else recipe
+    target = work / (f"{fp32.name}.{name}" if min_iou is None else f"{fp32.name}.{name}-iou{min_iou}")
     if not (target / "edgesam.json").is_file():
         log(f"quantizing {fp32.name} with {recipe} ...")
         gated = min_iou is not None
@@ -125,10 +126,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                     {"intra_op_threads": t})  # fmt: skip
     plan["ov-f32"] = (fp32, "openvino", {"precision_hint": "f32", "config": ov_cfg, "cache_dir": None})
     plan["ov-default"] = (fp32, "openvino", {"config": ov_cfg, "cache_dir": None})
-    plan["ov-int8"] = (_quantized(fp32, work, "openvino", "ov-int8", log), "openvino", {"config": ov_cfg, "cache_dir": None})
+    if not args.skip_ov_int8:
+        plan["ov-int8"] = (_quantized(fp32, work, "openvino", "ov-int8", log), "openvino", {"config": ov_cfg, "cache_dir": None})
     plan["ov-nncf-plain"] = (_quantized(fp32, work, "openvino", "ov-nncf-default", log), "openvino",
                              {"config": ov_cfg, "cache_dir": None})  # fmt: skip
-    searched = _quantized(fp32, work, "openvino", "auto", log, min_iou=args.min_iou)
+    recipes = args.search_recipes.split(",") if args.search_recipes != "auto" else "auto"
+    searched = _quantized(fp32, work, "openvino", recipes, log, min_iou=args.min_iou)
     plan["ov-int8-search"] = (searched, "openvino", {"config": ov_cfg, "cache_dir": None, "precision_hint": _float_hint(searched)})
     backends = {name: load_backend(path, kind, **opts) for name, (path, kind, opts) in plan.items()}
 
@@ -220,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-default-qdq", action="store_true", help="skip ONNX Runtime's default-QDQ variant")
     p.add_argument("--skip-ort", action="store_true", help="skip the ONNX Runtime INT8 variants and their profile")
     p.add_argument("--min-iou", type=float, default=0.97, help="gate of the ov-int8-search variant (default 0.97)")
+    p.add_argument("--search-recipes", default="auto",
+                   help="recipes ov-int8-search tries (comma-separated; default: edgesam quantize's 'auto' list)")
+    p.add_argument("--skip-ov-int8", action="store_true", help="skip the ungated ov-int8 variant")
     p.add_argument("--json", help="also write the result here")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)

@@ -79,6 +79,7 @@ def _embedding_gate(fp32: Path, threshold: float):
     return gate, cache
 
 
+@pytest.mark.slow  # about ten ONNX Runtime quantizations of the 256 px encoder
 def test_bisection_keeps_fewer_layers_than_the_doubling_fallback(tmp_path_factory: pytest.TempPathFactory,
                                                                  tmp_path: Path) -> None:  # fmt: skip
     from dataclasses import replace

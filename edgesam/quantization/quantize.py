@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from edgesam.export.bundle import METADATA_FILE, Bundle, BundleError, load_bundle, publish_folder, write_metadata
 from edgesam.quantization.accuracy import DEFAULT_MIN_IOU, AccuracyGateError, AccuracyReport, compare_predictors
@@ -77,7 +77,9 @@ class QuantizeResult:
         return "\n".join(lines)
 
 
-def _recipes(backend: str, recipe: str | QuantRecipe | None) -> list[QuantRecipe]:
+def _recipes(backend: str, recipe: Any) -> list[QuantRecipe]:
+    if isinstance(recipe, (list, tuple)):
+        return [r for item in recipe for r in _recipes(backend, item)]
     if recipe == "auto":
         return [get_recipe(name) for name in SEARCH_RECIPES[backend]] if backend in SEARCH_RECIPES else [default_recipe(backend)]
     chosen = default_recipe(backend) if recipe is None else recipe if isinstance(recipe, QuantRecipe) else get_recipe(recipe)
@@ -177,7 +179,7 @@ def quantize_bundle(
     *,
     backend: str,
     calib_dir: str | os.PathLike[str] | None = None,
-    recipe: str | QuantRecipe | None = None,
+    recipe: str | QuantRecipe | Sequence[str | QuantRecipe] | None = None,
     min_mask_iou: float = DEFAULT_MIN_IOU,
     gate: bool = True,
     search: bool = True,
@@ -200,7 +202,8 @@ def quantize_bundle(
             mixed with synthetic scenes (synthetic scenes only without scikit-image).
         recipe: a recipe name (see :data:`edgesam.quantization.recipes.RECIPES`), a
             :class:`QuantRecipe`, ``"auto"`` (try :data:`~edgesam.quantization.recipes.SEARCH_RECIPES`,
-            keep the fastest that passes the gate) or None for the backend's default.
+            keep the fastest that passes the gate), a list of these (all tried, the same way)
+            or None for the backend's default.
         min_mask_iou: the gate's threshold on the mean mask IoU vs fp32.
         gate: enforce the threshold (False: measure and record only).
         search: when the gate fails, keep the fewest sensitive layers out of INT8 that pass.
