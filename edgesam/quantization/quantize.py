@@ -250,7 +250,7 @@ def quantize_bundle(
         if not report.passed and search:
             run, folder, report, precision = _layer_search(run, held, reference, min_mask_iou, seed, say)
         speed = None
-        if measure_speed:
+        if measure_speed or require_faster:
             candidate, _ = run.engine.candidate(folder, precision)
             speed = compare_speed(reference, candidate, label=run.engine.reference_label(), rounds=speed_rounds)
         result = QuantizeResult(out, report, speed, run.int8_ops(folder), precision, run.engine.recipe.name)
