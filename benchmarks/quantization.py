@@ -9,7 +9,15 @@ Variants (all on the same fp32 bundle or INT8 bundles quantized from it):
 * ``ov-f32``            the fp32 bundle in OpenVINO with f32 forced;
 * ``ov-default``        the fp32 bundle in OpenVINO with its default precision (bf16 on CPUs
                         with AVX512-BF16/AMX);
-* ``ov-int8``           ``edgesam quantize --backend openvino`` (recipe ``ov-int8``).
+* ``ov-int8``           recipe ``ov-int8`` alone, no gate (what ``--recipe ov-int8 --no-gate`` gives);
+* ``ov-nncf-plain``     the anchor: NNCF as the OpenVINO notebooks use it (``ModelType.TRANSFORMER``,
+                        every other setting NNCF's default; recipe ``ov-nncf-default``), no gate;
+* ``ov-int8-search``    ``edgesam quantize --backend openvino`` as shipped: recipe search, the gate at
+                        ``--min-iou``, the fewest layers out of INT8, float parts at the precision
+                        the gate measured (``quantization.float_precision``).
+
+All INT8 variants calibrate on the same default set (public-domain photos from scikit-image
+plus synthetic scenes), so the anchor and the search differ only in what they do with it.
 
 Latency: ``backend.encode`` on one pre-processed image, round-robin over the variants (so
 background load hits all of them alike) after warm-up; wall-clock p50/min and process CPU
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -67,14 +76,26 @@ def _fp32_bundle(args: argparse.Namespace, work: Path) -> Path:
     return target
 
 
-def _quantized(fp32: Path, work: Path, backend: str, recipe: str, log: Callable[[str], None]) -> Path:
+def _quantized(fp32: Path, work: Path, backend: str, recipe: Any, log: Callable[[str], None], min_iou: float | None = None) -> Path:
+    """``recipe`` ungated (``min_iou`` None), or ``edgesam quantize``'s gated search (``recipe="auto"``)."""
     from edgesam.quantization import quantize_bundle
 
-    target = work / f"{fp32.name}.{recipe}"
+    name = "+".join(recipe) if isinstance(recipe, (list, tuple)) else recipe
+    target = work / (f"{fp32.name}.{name}" if min_iou is None else f"{fp32.name}.{name}-iou{min_iou}")
     if not (target / "edgesam.json").is_file():
         log(f"quantizing {fp32.name} with {recipe} ...")
-        quantize_bundle(fp32, target, backend=backend, recipe=recipe, gate=False, search=False, overwrite=True)
+        gated = min_iou is not None
+        quantize_bundle(fp32, target, backend=backend, recipe=recipe, gate=gated, search=gated, overwrite=True,
+                        min_mask_iou=min_iou if gated else 0.97, measure_speed=False,
+                        log=(lambda m: log(f"  {m}")) if gated else None)  # fmt: skip
     return target
+
+
+def _float_hint(bundle: Path) -> str:
+    from edgesam.export import load_bundle
+
+    meta = load_bundle(bundle, check_hashes=False).metadata.get("quantization") or {}
+    return {"bf16": "bf16", "fp32": "f32"}.get(meta.get("float_precision", "fp32"), "f32")
 
 
 def _file_mb(bundle: Path) -> float:
@@ -98,13 +119,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t = args.threads
     ov_cfg = {"INFERENCE_NUM_THREADS": t}
     plan: dict[str, tuple[Path, str, dict[str, Any]]] = {"ort-fp32": (fp32, "onnxruntime", {"intra_op_threads": t})}
-    plan["ort-int8"] = (_quantized(fp32, work, "onnxruntime", "ort-int8", log), "onnxruntime", {"intra_op_threads": t})
-    if not args.no_default_qdq:
+    if not args.skip_ort:
+        plan["ort-int8"] = (_quantized(fp32, work, "onnxruntime", "ort-int8", log), "onnxruntime", {"intra_op_threads": t})
+    if not args.no_default_qdq and not args.skip_ort:
         plan["ort-int8-default"] = (_quantized(fp32, work, "onnxruntime", "ort-qdq-default", log), "onnxruntime",
                                     {"intra_op_threads": t})  # fmt: skip
     plan["ov-f32"] = (fp32, "openvino", {"precision": "fp32", "config": ov_cfg, "cache_dir": None})
     plan["ov-default"] = (fp32, "openvino", {"config": ov_cfg, "cache_dir": None})
-    plan["ov-int8"] = (_quantized(fp32, work, "openvino", "ov-int8", log), "openvino", {"config": ov_cfg, "cache_dir": None})
+    if not args.skip_ov_int8:
+        plan["ov-int8"] = (_quantized(fp32, work, "openvino", "ov-int8", log), "openvino", {"config": ov_cfg, "cache_dir": None})
+    plan["ov-nncf-plain"] = (_quantized(fp32, work, "openvino", "ov-nncf-default", log), "openvino",
+                             {"config": ov_cfg, "cache_dir": None})  # fmt: skip
+    recipes = args.search_recipes.split(",") if args.search_recipes != "auto" else "auto"
+    searched = _quantized(fp32, work, "openvino", recipes, log, min_iou=args.min_iou)
+    plan["ov-int8-search"] = (searched, "openvino", {"config": ov_cfg, "cache_dir": None, "precision_hint": _float_hint(searched)})
     backends = {name: load_backend(path, kind, **opts) for name, (path, kind, opts) in plan.items()}
 
     size = backends["ort-fp32"].image_size
@@ -117,6 +145,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.rounds):
         for name, backend in backends.items():
             samples[name].append(_timed(lambda b=backend: b.encode(x)))
+    load_after_timing = os.getloadavg()[0]
     peaks = gemm_peaks(t)
     feed = {ENCODER_INPUTS[0]: x}
     macs = graph_macs(fp32 / "encoder.onnx", feed)
@@ -138,11 +167,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "score_abs_diff": report.score_abs_diff_mean,
         })  # fmt: skip
     floor_ms = 2 * macs / (peaks["int8"] * 1e9) * 1e3
-    kernel_ms = kernel_split(plan["ort-int8"][0] / "encoder.onnx", feed, t)
+    kernel_ms = kernel_split(plan["ort-int8"][0] / "encoder.onnx", feed, t) if "ort-int8" in plan else None
     return {
+        "load_1min": load_after_timing, "cpus": len(os.sched_getaffinity(0)), "min_iou": args.min_iou,
         "bundle": str(fp32), "image_size": size, "threads": t, "rounds": args.rounds, "encoder_gmac": macs / 1e9,
         "gemm_peak_gops": peaks, "int8_floor_ms": floor_ms, "fp32_floor_ms": 2 * macs / (peaks["fp32"] * 1e9) * 1e3,
-        "ort_int8_kernel_ms": kernel_ms, "ort_int8_ceiling": base_ms / (floor_ms + kernel_ms["other"]),
+        "ort_int8_kernel_ms": kernel_ms, "ort_int8_ceiling": base_ms / (floor_ms + kernel_ms["other"]) if kernel_ms else None,
         "heldout_images": args.heldout, "prompts_per_image": args.prompts, "rows": rows,
     }  # fmt: skip
 
@@ -150,15 +180,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def table(result: dict[str, Any]) -> str:
     """Markdown table of :func:`run`'s result."""
     kernel_ms = result["ort_int8_kernel_ms"]
-    split = {k: v / sum(kernel_ms.values()) for k, v in kernel_ms.items()}
     lines = [
+        f"load average {result['load_1min']:.1f} on {result['cpus']} CPU(s) while timing; ov-int8-search gated at "
+        f"mean mask IoU >= {result['min_iou']}",
         f"encoder {result['encoder_gmac']:.1f} GMAC at {result['image_size']} px, {result['threads']} thread(s); "
         f"GEMM peak int8 {result['gemm_peak_gops']['int8']:.0f} GOP/s, fp32 {result['gemm_peak_gops']['fp32']:.0f} "
         f"GFLOP/s -> floor int8 {result['int8_floor_ms']:.0f} ms, fp32 {result['fp32_floor_ms']:.0f} ms",
+    ]
+    if kernel_ms:
+        split = {k: v / sum(kernel_ms.values()) for k, v in kernel_ms.items()}
+        lines.append(
         f"ort-int8 kernel time: {100 * split['integer']:.0f}% integer GEMM/conv, {100 * split['qdq']:.0f}% Q/DQ, "
         f"{100 * split['float_gemm']:.0f}% float GEMM (attention), {100 * split['other']:.0f}% other float work "
         f"({kernel_ms['other']:.0f} ms) -> ONNX Runtime ceiling {result['ort_int8_ceiling']:.2f}x vs ort-fp32 "
-        "(every GEMM at the int8 floor, no Q/DQ, the other float work as measured)",
+        "(every GEMM at the int8 floor, no Q/DQ, the other float work as measured)")
+    lines += [
         "",
         "| variant | runs as | p50 ms | min ms | CPU ms | x vs ort-fp32 | x floor | MB | emb. cos (min) | mask IoU mean (min) | score diff |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -185,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompts", type=int, default=8, help="prompts per held-out scene")
     p.add_argument("--work-dir", default=str(Path.home() / ".cache" / "edgesam" / "bench-quant"))
     p.add_argument("--no-default-qdq", action="store_true", help="skip ONNX Runtime's default-QDQ variant")
+    p.add_argument("--skip-ort", action="store_true", help="skip the ONNX Runtime INT8 variants and their profile")
+    p.add_argument("--min-iou", type=float, default=0.97, help="gate of the ov-int8-search variant (default 0.97)")
+    p.add_argument("--search-recipes", default="auto",
+                   help="recipes ov-int8-search tries (comma-separated; default: edgesam quantize's 'auto' list)")
+    p.add_argument("--skip-ov-int8", action="store_true", help="skip the ungated ov-int8 variant")
     p.add_argument("--json", help="also write the result here")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)

@@ -27,6 +27,9 @@ def test_openvino_int8_bundle_holds_ir_and_runs(tmp_path_factory: pytest.TempPat
     quant = bundle.metadata["quantization"]
     assert quant["runs_on"] == ["openvino"] and quant["graphs"]["encoder"]["fake_quantize_ops"] > 20
     assert quant["calibration"]["gate_runtime"].startswith("openvino CPU")
+    assert quant["float_precision"] in ("bf16", "fp32")  # what the gate measured the float parts at
+    assert 0 < quant["graphs"]["encoder"]["int8_ops"] < quant["graphs"]["encoder"]["compute_ops"]
+    assert quant["speed"]["reference"] == "openvino CPU f32"
     assert (result.path / "encoder.bin").stat().st_size < 0.4 * (fp32 / "encoder.onnx").stat().st_size
 
     image, boxes = scene()

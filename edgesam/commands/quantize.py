@@ -1,4 +1,4 @@
-"""``edgesam quantize``: fp32 bundle -> INT8 bundle for one runtime, with a built-in accuracy gate."""
+"""``edgesam quantize``: fp32 bundle -> INT8 bundle for one runtime, gated for accuracy and checked for speed."""
 
 from __future__ import annotations
 
@@ -7,28 +7,37 @@ import sys
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from edgesam.quantization.recipes import BACKENDS, DEFAULT_RECIPES, RECIPES
+    from edgesam.quantization.recipes import BACKENDS, DEFAULT_RECIPES, RECIPES, SEARCH_RECIPES
 
     names = ", ".join(f"{n} ({r.backend})" for n, r in RECIPES.items())
+    searched = "; ".join(f"{b}: {', '.join(n)}" for b, n in SEARCH_RECIPES.items())
     defaults = ", ".join(f"{b}: {n}" for b, n in DEFAULT_RECIPES.items())
     p = subparsers.add_parser(
         "quantize",
         help="quantize an exported bundle to INT8 (ONNX Runtime, OpenVINO or TensorRT)",
         description="Quantize an fp32 bundle to INT8, compare it with the fp32 bundle on held-out images "
-        "with generated point and box prompts, and write a new bundle that records the recipe and the "
-        "accuracy report. Exits with status 1 when the mean mask IoU stays below --min-iou.",
+        "with generated point and box prompts, keep the fewest layers out of INT8 that pass, time it "
+        "against the fp32 bundle on the same backend, and write a new bundle that records the recipe, "
+        "the accuracy and speed reports. Exits with status 1 when the mean mask IoU stays below --min-iou, "
+        "or when the result is not measurably faster than the fp32 bundle (unless --allow-slow).",
     )
     p.add_argument("bundle", help="fp32 bundle folder (from `edgesam export`)")
     p.add_argument("--backend", required=True, choices=BACKENDS, help="runtime the INT8 bundle is for")
     p.add_argument("-o", "--out", required=True, help="output bundle folder")
-    p.add_argument("--calib", metavar="DIR", help="folder of calibration images (jpg/png, any size); "
-                   "default: the package's sample images")  # fmt: skip
-    p.add_argument("--recipe", metavar="NAME", help=f"quantization recipe: {names}. Default per backend: {defaults}")
+    p.add_argument("--calib", metavar="DIR", help="folder of calibration images (jpg/png, any size): your own "
+                   "images are best; default: public-domain photos from scikit-image plus synthetic scenes")  # fmt: skip
+    p.add_argument("--recipe", metavar="NAME", default="auto",
+                   help=f"quantization recipe: {names}; or 'auto' (default: try {searched}; keep the fastest "
+                   f"that passes the gate). Single-recipe defaults: {defaults}")  # fmt: skip
+    p.add_argument("--exclude", metavar="REGEX", action="append", default=[],
+                   help="keep the layers whose ONNX node name matches REGEX out of INT8 (repeatable)")  # fmt: skip
     p.add_argument("--min-iou", type=float, default=None, metavar="X",
                    help="gate threshold on the mean mask IoU vs fp32 (default 0.97)")  # fmt: skip
     p.add_argument("--no-gate", action="store_true", help="measure and record accuracy, but never fail on it")
     p.add_argument("--no-search", action="store_true",
-                   help="do not search for layers to keep in float when the gate fails")  # fmt: skip
+                   help="do not search for layers to keep out of INT8 when the gate fails")  # fmt: skip
+    p.add_argument("--allow-slow", action="store_true",
+                   help="write the bundle even when it is not measurably faster than the fp32 bundle")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--seed", type=int, default=0, help="sample-image and prompt seed (default 0)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the final report")
@@ -36,23 +45,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgesam.quantization import DEFAULT_MIN_IOU, AccuracyGateError, quantize_bundle
+    import re
+
+    from edgesam.quantization import DEFAULT_MIN_IOU, AccuracyGateError, NotFasterError, quantize_bundle
 
     min_iou = DEFAULT_MIN_IOU if args.min_iou is None else float(args.min_iou)
     if not 0.0 <= min_iou <= 1.0:
         raise ValueError(f"--min-iou must lie in [0, 1], got {min_iou}")
+    for pattern in args.exclude:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"--exclude {pattern!r} is not a regular expression ({exc})") from None
     try:
         result = quantize_bundle(
             args.bundle, args.out, backend=args.backend, calib_dir=args.calib, recipe=args.recipe,
             min_mask_iou=min_iou, gate=not args.no_gate, search=not args.no_search,
             overwrite=args.overwrite, seed=args.seed, log=None if args.quiet else print,
+            require_faster=not args.allow_slow, exclude_patterns=tuple(args.exclude),
         )  # fmt: skip
     except AccuracyGateError as exc:
         print(f"edgesam quantize: {exc}", file=sys.stderr)
         print("no bundle was written", file=sys.stderr)
         return 1
-    print(result.report.summary())
+    except NotFasterError as exc:
+        print(f"edgesam quantize: {exc}", file=sys.stderr)
+        print("no bundle was written (--allow-slow writes it anyway)", file=sys.stderr)
+        return 1
+    print(result.summary())
     if not result.report.passed:
         print(f"warning: below the {min_iou} threshold; written anyway because of --no-gate", file=sys.stderr)
+    if result.int8_ops[0] == 0 or (result.speed is not None and not result.speed.faster):
+        what = "nothing is quantized" if result.int8_ops[0] == 0 else "not measurably faster than the fp32 bundle"
+        print(f"warning: {what}; written anyway because of --allow-slow", file=sys.stderr)
     print(f"bundle: {result.path}")
     return 0

@@ -24,6 +24,8 @@ class CandidateSpec:
         options: backend constructor keywords (without threads).
         int8: runs an INT8 bundle made with :func:`edgesam.quantization.quantize_bundle`.
         gpu: needs a CUDA GPU.
+        recipe: the quantization recipe of that INT8 bundle (None: the backend's default);
+            candidates with the same backend and recipe share one bundle.
     """
 
     name: str
@@ -32,6 +34,7 @@ class CandidateSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     int8: bool = False
     gpu: bool = False
+    recipe: str | None = None
 
 
 #: Every candidate, cheapest to build first (INT8 needs quantization, GPU ones need engines).
@@ -39,8 +42,15 @@ CANDIDATES: tuple[CandidateSpec, ...] = (
     CandidateSpec("onnxruntime-fp32", "onnxruntime", "fp32", {"precision": "fp32"}),
     CandidateSpec("openvino-fp32", "openvino", "fp32", {"device": "CPU", "precision": "fp32"}),
     CandidateSpec("openvino-bf16", "openvino", "bf16", {"device": "CPU", "precision": "bf16"}),
-    CandidateSpec("openvino-int8", "openvino", "int8", {"device": "CPU", "precision": "fp32"}, int8=True),
-    CandidateSpec("onnxruntime-int8", "onnxruntime", "int8", {"precision": "fp32"}, int8=True),
+    # INT8 with the float parts in f32, then the same bundle with them in bf16 (checked like any bf16)
+    CandidateSpec("openvino-int8", "openvino", "int8", {"device": "CPU", "precision": "fp32"}, int8=True,
+                  recipe="ov-int8"),
+    CandidateSpec("openvino-int8-bf16", "openvino", "int8", {"device": "CPU", "precision": "bf16"}, int8=True,
+                  recipe="ov-int8"),
+    # NNCF as the OpenVINO notebooks use it (ModelType.TRANSFORMER, NNCF's defaults)
+    CandidateSpec("openvino-int8-nncf", "openvino", "int8", {"device": "CPU", "precision": "fp32"}, int8=True,
+                  recipe="ov-nncf-default"),
+    CandidateSpec("onnxruntime-int8", "onnxruntime", "int8", {"precision": "fp32"}, int8=True, recipe="ort-int8"),
     CandidateSpec("torch-cuda-fp16", "torch", "fp16", {"device": "cuda", "precision": "fp16"}, gpu=True),
     CandidateSpec("torch-cuda-bf16", "torch", "bf16", {"device": "cuda", "precision": "bf16"}, gpu=True),
     CandidateSpec("tensorrt-fp32", "tensorrt", "fp32", {"precision": "fp32"}, gpu=True),
@@ -92,7 +102,7 @@ def plan_candidates(
             skipped.append((spec, str(reason)))
         elif spec.gpu and cuda is not True:
             skipped.append((spec, f"needs a CUDA GPU ({cuda})"))
-        elif spec.name == "openvino-bf16" and not _has_bf16(isa):
+        elif spec.backend == "openvino" and spec.options.get("precision") == "bf16" and not _has_bf16(isa):
             skipped.append((spec, "this CPU has no bf16 units (OpenVINO would run it in f32)"))
         else:
             todo.append(spec)

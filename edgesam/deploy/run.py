@@ -98,24 +98,26 @@ class _Runner:
         self.source, self.stage, self.images, self.threads, self.usable = source, stage, images, threads, usable
         self.calib, self.min_mask_iou, self.prompts, self.quick, self.log = calib, min_mask_iou, prompts, quick, log
         self.reference = _reference(source.checkpoint)
-        self.int8: dict[str, Path] = {}
+        self.int8: dict[tuple[str, str | None], Path] = {}
 
     def bundle(self, spec: CandidateSpec) -> Path | None:
         if spec.backend == "torch":
             return None
         if not spec.int8:
             return Path(self.source.bundle)
-        quant_backend = spec.backend
-        if quant_backend not in self.int8:
+        key = (spec.backend, spec.recipe)
+        if key not in self.int8:
             from edgesam.quantization import quantize_bundle
 
-            target = self.stage / f"int8-{quant_backend}"
-            self.log(f"quantizing for {quant_backend} (calibration: {self.calib or 'quantizer default'})")
-            quantize_bundle(self.source.bundle, target, backend=quant_backend, calib_dir=self.calib,
-                            min_mask_iou=self.min_mask_iou, gate=False, search=False,
-                            log=lambda m: self.log(f"  {m}"))  # fmt: skip
-            self.int8[quant_backend] = target
-        return self.int8[quant_backend]
+            target = self.stage / f"int8-{spec.backend}-{spec.recipe or 'default'}"
+            self.log(f"quantizing for {spec.backend}, recipe {spec.recipe or 'default'} "
+                     f"(calibration: {self.calib or 'quantizer default'})")  # fmt: skip
+            # no gate, search or speed check here: deploy gates and times every candidate itself
+            quantize_bundle(self.source.bundle, target, backend=spec.backend, calib_dir=self.calib,
+                            recipe=spec.recipe, min_mask_iou=self.min_mask_iou, gate=False, search=False,
+                            measure_speed=False, log=lambda m: self.log(f"  {m}"))  # fmt: skip
+            self.int8[key] = target
+        return self.int8[key]
 
     def rss(self, spec: CandidateSpec, bundle: Path | None, options: dict[str, Any]) -> float | None:
         """Steady-state RSS (MiB) of the candidate in a fresh runtime-only process, or None for torch."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from edgesam.quantization.accuracy import DEFAULT_MIN_IOU, AccuracyGateError, AccuracyReport, compare_predictors
 from edgesam.quantization.calibration import CalibrationError, CalibrationSet
-from edgesam.quantization.quantize import AlreadyQuantizedError, QuantizeResult, quantize_bundle
+from edgesam.quantization.quantize import AlreadyQuantizedError, NotFasterError, QuantizeResult, quantize_bundle
 from edgesam.quantization.recipes import RECIPES, QuantRecipe, default_recipe, get_recipe
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "AlreadyQuantizedError",
     "CalibrationError",
     "CalibrationSet",
+    "NotFasterError",
     "QuantRecipe",
     "QuantizeResult",
     "compare_predictors",

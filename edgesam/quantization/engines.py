@@ -59,11 +59,18 @@ class QuantEngine:
 
     def quantize(self, job: GraphJob, folder: Path, keep_float: Sequence[str] = ()) -> None:
         """Write the quantized ``job`` graph into ``folder`` and fill ``job.summary``."""
+        import onnx
+
         from edgesam.quantization.onnxruntime_int8 import quantize_onnx
 
         result = quantize_onnx(job.source, folder / self.file_names(job.role)[0], job.feeds, self.recipe,
                                workdir=job.workdir, keep_float=keep_float)  # fmt: skip
+        prepared = onnx.load(str(job.workdir / "prepared.onnx"), load_external_data=False)
+        compute = [n.name for n in prepared.graph.node if n.op_type in ("Conv", "MatMul", "Gemm")]
+        done = set(result.quantized_nodes)
         job.summary = {
+            "int8_ops": sum(1 for n in compute if n in done),
+            "compute_ops": len(compute),
             "quantized_nodes": len(result.quantized_nodes),
             "float_nodes": list(result.excluded_nodes),
             "lowered_matmuls": result.lowered_matmuls,
@@ -73,6 +80,10 @@ class QuantEngine:
 
     def check(self, path: Path) -> None:
         """Backend-specific validation of a written model (none for ONNX Runtime)."""
+
+    def float_precisions(self) -> tuple[str, ...]:
+        """Precisions the float parts of a quantized bundle can run at here, preferred first."""
+        return ("fp32",)
 
     def quantizable(self, job: GraphJob) -> list[str]:
         """Layers the search may keep in float."""
@@ -100,11 +111,15 @@ class QuantEngine:
 
         return load_backend(bundle_dir, "onnxruntime")
 
-    def candidate(self, bundle_dir: Path) -> tuple[Any, str]:
-        """The quantized bundle, and a description of what runs it."""
+    def candidate(self, bundle_dir: Path, precision: str = "fp32") -> tuple[Any, str]:
+        """The quantized bundle with its float parts at ``precision``, and a description of what runs it."""
         from edgesam.runtimes.loader import load_backend
 
         return load_backend(bundle_dir, "onnxruntime"), "onnxruntime CPUExecutionProvider"
+
+    def reference_label(self) -> str:
+        """What the fp32 reference runs on (for the speed report)."""
+        return "onnxruntime CPU fp32"
 
 
 class TensorRTEngine(QuantEngine):
@@ -120,7 +135,7 @@ class TensorRTEngine(QuantEngine):
 
         check_explicit_quantization(onnx.load(str(path)))
 
-    def candidate(self, bundle_dir: Path) -> tuple[Any, str]:
+    def candidate(self, bundle_dir: Path, precision: str = "fp32") -> tuple[Any, str]:
         from edgesam.quantization.tensorrt_int8 import tensorrt_available
         from edgesam.runtimes.loader import load_backend
 
@@ -148,10 +163,13 @@ class OpenVINOEngine(QuantEngine):
     def quantize(self, job: GraphJob, folder: Path, keep_float: Sequence[str] = ()) -> None:
         from edgesam.quantization.openvino_int8 import quantize_openvino, save_ir
 
+        from edgesam.quantization.openvino_int8 import int8_ops
+
         model = quantize_openvino(job.source, job.feeds, self.recipe, keep_float=keep_float)
-        save_ir(model, folder, job.role)
         fq = sum(1 for op in model.get_ordered_ops() if op.get_type_name() == "FakeQuantize")
-        job.summary = {"fake_quantize_ops": fq, "float_nodes": list(keep_float)}
+        done, compute = int8_ops(model)  # counted before saving folds the weights' scales
+        save_ir(model, folder, job.role)
+        job.summary = {"int8_ops": done, "compute_ops": compute, "fake_quantize_ops": fq, "float_nodes": list(keep_float)}
         job.model = model
 
     def quantizable(self, job: GraphJob) -> list[str]:
@@ -170,12 +188,22 @@ class OpenVINOEngine(QuantEngine):
     def reference(self, bundle_dir: Path) -> Any:
         from edgesam.runtimes.loader import load_backend
 
-        return load_backend(bundle_dir, "openvino", precision_hint="f32", cache_dir=None)
+        return load_backend(bundle_dir, "openvino", precision="fp32", cache_dir=None)
 
-    def candidate(self, bundle_dir: Path) -> tuple[Any, str]:
+    def float_precisions(self) -> tuple[str, ...]:
+        import openvino as ov
+
+        caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        return ("bf16", "fp32") if "BF16" in caps else ("fp32",)
+
+    def reference_label(self) -> str:
+        return "openvino CPU f32"
+
+    def candidate(self, bundle_dir: Path, precision: str = "fp32") -> tuple[Any, str]:
         from edgesam.runtimes.loader import load_backend
 
-        backend = load_backend(bundle_dir, "openvino", cache_dir=None)
+        # unchecked: the quantization gate measures this bundle at this precision next
+        backend = load_backend(bundle_dir, "openvino", cache_dir=None, precision=precision, check=False)
         return backend, f"openvino CPU, float parts in {backend.effective_precision}"
 
 

@@ -10,17 +10,20 @@ layers to leave in float (``ignored_scope``, matched by ONNX node name).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from edgesam.quantization.recipes import QuantRecipe
 
-__all__ = ["compact", "ignored_scope_patterns", "quantize_openvino", "read_model", "save_ir"]
+__all__ = ["compact", "ignored_scope_patterns", "int8_ops", "quantize_openvino", "quiet_nncf", "read_model", "save_ir"]
 
 
 def read_model(path: str | os.PathLike[str]) -> Any:
@@ -51,29 +54,80 @@ def quantize_openvino(
             ``exclude_nodes``/``exclude_patterns`` as ONNX node names / regexes).
         keep_float: more ONNX node names to leave in float (from the sensitivity search).
     """
-    import logging
-
     import nncf
 
-    nncf.set_log_level(logging.WARNING)  # per-layer INFO lines otherwise flood the console
     model = src if not isinstance(src, (str, os.PathLike)) else read_model(src)
     if not feeds:
         raise ValueError("calibration needs at least one sample")
     items = [dict(f) for f in feeds]
     patterns = ignored_scope_patterns([*recipe.exclude_nodes, *keep_float]) + list(recipe.exclude_patterns)
-    kwargs: dict[str, Any] = {
-        "subset_size": len(items),
-        "preset": nncf.QuantizationPreset.MIXED if recipe.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE,
-        "fast_bias_correction": recipe.fast_bias_correction,
-    }
+    kwargs: dict[str, Any] = {"subset_size": len(items), "fast_bias_correction": recipe.fast_bias_correction}
+    if recipe.preset != "default":
+        kwargs["preset"] = nncf.QuantizationPreset.MIXED if recipe.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
     if recipe.model_type == "transformer":
         kwargs["model_type"] = nncf.ModelType.TRANSFORMER
-        kwargs["advanced_parameters"] = nncf.AdvancedQuantizationParameters(
-            smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=float(recipe.smooth_quant_alpha))
-        )
+        if recipe.smooth_quant_alpha is not None:
+            kwargs["advanced_parameters"] = nncf.AdvancedQuantizationParameters(
+                smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=float(recipe.smooth_quant_alpha))
+            )
     if patterns:
         kwargs["ignored_scope"] = nncf.IgnoredScope(patterns=patterns, validate=False)
-    return nncf.quantize(model, nncf.Dataset(items), **kwargs)
+    with quiet_nncf():
+        return nncf.quantize(model, nncf.Dataset(items), **kwargs)
+
+
+@contextlib.contextmanager
+def quiet_nncf() -> Iterator[None]:
+    """Silence NNCF while it runs: its INFO log lines and the progress bars it draws on stdout.
+
+    NNCF's bars (``rich``) write to whatever ``sys.stdout`` is when they draw, so both standard
+    streams are captured for the duration; what was captured is written to stderr if NNCF
+    raises, so a failure still explains itself. The caller shows its own progress line.
+    """
+    import logging
+
+    import nncf
+
+    nncf.set_log_level(logging.WARNING)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            yield
+    except BaseException:
+        sys.stderr.write(captured.getvalue())
+        raise
+
+
+def _quantized_input(node: Any) -> bool:
+    """True when ``node`` is a FakeQuantize (behind layout-only ops) or an int8-compressed weight."""
+    for _ in range(6):
+        kind = node.get_type_name()
+        if kind == "FakeQuantize":
+            return True
+        if kind == "Constant":
+            return str(node.get_element_type()) in ("<Type: 'int8_t'>", "<Type: 'uint8_t'>", "i8", "u8")
+        if kind not in ("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Convert", "Subtract", "Multiply"):
+            return False
+        if kind in ("Subtract", "Multiply") and node.input_value(1).get_node().get_type_name() != "Constant":
+            return False  # arithmetic on activations, not a weight's dequantization
+        node = node.input_value(0).get_node()
+    return False
+
+
+def int8_ops(model: Any) -> tuple[int, int]:
+    """``(INT8, total)`` counts of the convolutions and matrix products of an NNCF ``openvino.Model``.
+
+    An op counts as INT8 when each of its inputs is quantized: an activation behind a
+    FakeQuantize (through layout-only ops) or a weight stored as int8. The attention's
+    ``softmax @ V`` products, which NNCF leaves in float, count as float.
+    """
+    total = quantized = 0
+    for op in model.get_ordered_ops():
+        if op.get_type_name() not in ("Convolution", "GroupConvolution", "MatMul"):
+            continue
+        total += 1
+        quantized += all(_quantized_input(op.input_value(i).get_node()) for i in range(op.get_input_size()))
+    return quantized, total
 
 
 def compact(model: Any) -> Any:

@@ -31,6 +31,7 @@ __all__ = [
     "CALIBRATION_METHODS",
     "DEFAULT_RECIPES",
     "RECIPES",
+    "SEARCH_RECIPES",
     "QuantRecipe",
     "default_recipe",
     "get_recipe",
@@ -69,9 +70,11 @@ class QuantRecipe:
         lower_matmuls: turn Q/DQ MatMuls into ``MatMulIntegerToFloat`` with the bias folded in
             (ORT; ONNX Runtime's own fusion is pre-empted by its MatMul+Add->Gemm rewrite).
         model_type: NNCF model type (``"transformer"`` or None).
-        smooth_quant_alpha: NNCF SmoothQuant alpha for MatMuls; negative disables it.
+        smooth_quant_alpha: NNCF SmoothQuant alpha for MatMuls; negative disables it; None
+            leaves NNCF's own default (0.95 for transformers).
         fast_bias_correction: NNCF bias correction.
-        preset: NNCF preset, ``"performance"`` (symmetric) or ``"mixed"``.
+        preset: NNCF preset, ``"performance"`` (symmetric), ``"mixed"`` or ``"default"``
+            (NNCF's choice: mixed for transformers).
         quantize_decoder: quantize ``decoder.onnx`` too (default: only the encoder).
         calibration_images: images used for calibration (the rest of a folder is held out).
         heldout_images: images used by the accuracy gate.
@@ -98,7 +101,7 @@ class QuantRecipe:
     fuse_gelu: bool = True
     lower_matmuls: bool = True
     model_type: str | None = "transformer"
-    smooth_quant_alpha: float = 0.95
+    smooth_quant_alpha: float | None = 0.95
     fast_bias_correction: bool = True
     preset: str = "performance"
     quantize_decoder: bool = False
@@ -120,8 +123,8 @@ class QuantRecipe:
             problems.append(f"percentile must lie in (50, 100], got {self.percentile}")
         if self.model_type not in (None, "transformer"):
             problems.append(f"model_type must be 'transformer' or None, got {self.model_type!r}")
-        if self.preset not in ("performance", "mixed"):
-            problems.append(f"preset must be 'performance' or 'mixed', got {self.preset!r}")
+        if self.preset not in ("performance", "mixed", "default"):
+            problems.append(f"preset must be 'performance', 'mixed' or 'default', got {self.preset!r}")
         for key in ("calibration_images", "heldout_images", "prompts_per_image"):
             if int(getattr(self, key)) < 1:
                 problems.append(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -195,6 +198,13 @@ RECIPES: dict[str, QuantRecipe] = {
             lower_matmuls=False,
         ),
         QuantRecipe(
+            "ov-nncf-default",
+            "openvino",
+            "NNCF as the OpenVINO notebooks use it: transformer model type, every other setting NNCF's default",
+            smooth_quant_alpha=None,
+            preset="default",
+        ),
+        QuantRecipe(
             "ov-int8",
             "openvino",
             "NNCF post-training quantization, transformer model type, SmoothQuant alpha 0.5",
@@ -229,6 +239,13 @@ RECIPES: dict[str, QuantRecipe] = {
 }
 
 DEFAULT_RECIPES = {"onnxruntime": "ort-int8", "openvino": "ov-int8", "tensorrt": "trt-int8"}
+
+# ``recipe="auto"``: the recipes tried in this order; the gate picks, then the measured speed
+SEARCH_RECIPES = {
+    "onnxruntime": ("ort-int8", "ort-int8-entropy"),
+    "openvino": ("ov-nncf-default", "ov-int8", "ov-int8-mixed"),
+    "tensorrt": ("trt-int8",),
+}
 
 
 def get_recipe(name: str) -> QuantRecipe:

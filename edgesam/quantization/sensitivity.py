@@ -6,8 +6,10 @@ measured exactly, with a float twin of every layer inside the quantized graph
 output minus that of its input (quantized vs float model, same image). Either way ranking
 all layers costs one or two inferences per sample, not one quantization per layer.
 
-:func:`search_float_layers` then keeps the top-ranked layers in float, doubling their
-number until the accuracy gate passes (or every candidate is float).
+:func:`search_float_layers` is the earlier fallback: it keeps the top-ranked layers in float,
+doubling their number until the accuracy gate passes, so it can keep up to twice the layers
+needed. ``quantize_bundle`` now uses :func:`edgesam.quantization.search.fewest_float_layers`
+(doubling, then bisection); this one stays for comparison (tests, benchmarks).
 """
 
 from __future__ import annotations
