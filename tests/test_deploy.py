@@ -17,7 +17,7 @@ from edgesam.deploy import CandidateResult, choose, plan_candidates
 def test_plan_skips_what_this_machine_cannot_run() -> None:
     available = {"torch": True, "onnxruntime": True, "openvino": "missing package(s) openvino", "tensorrt": True}
     todo, skipped = plan_candidates(None, available=available, cuda="no CUDA device", isa=["avx2"])
-    assert [c.name for c in todo] == ["onnxruntime-fp32", "onnxruntime-int8"]
+    assert [c.name for c in todo] == ["torch-fp32", "onnxruntime-fp32", "onnxruntime-int8"]
     reasons = {c.name: r for c, r in skipped}
     assert "openvino" in reasons["openvino-bf16"] and "CUDA" in reasons["tensorrt-fp16"]
     todo, skipped = plan_candidates(["openvino"], available={**available, "openvino": True}, cuda=True, isa=["avx2"])

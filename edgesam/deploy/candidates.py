@@ -39,6 +39,8 @@ class CandidateSpec:
 
 #: Every candidate, cheapest to build first (INT8 needs quantization, GPU ones need engines).
 CANDIDATES: tuple[CandidateSpec, ...] = (
+    # the reference itself on this CPU: measured as the baseline a user without edgesam runs, never chosen
+    CandidateSpec("torch-fp32", "torch", "fp32", {"device": "cpu", "precision": "fp32"}),
     CandidateSpec("onnxruntime-fp32", "onnxruntime", "fp32", {"precision": "fp32"}),
     CandidateSpec("openvino-fp32", "openvino", "fp32", {"device": "CPU", "precision": "fp32"}),
     CandidateSpec("openvino-bf16", "openvino", "bf16", {"device": "CPU", "precision": "bf16"}),
