@@ -7,6 +7,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -129,3 +130,19 @@ def test_torch_precision_word() -> None:
     assert TorchBackend(tiny_model()).precision == "fp32"
     with pytest.raises(ValueError, match="not both"):
         TorchBackend(tiny_model(), precision="fp16", dtype=torch.float16)
+
+
+def test_a_non_finite_embedding_is_an_error_not_a_decode(shared: Path) -> None:
+    """NaN/inf out of the encoder (a reduced precision overflowing) stops at encode: decoding it
+    gives meaningless masks, and OpenVINO bf16 has crashed the process on such embeddings."""
+    from edgesam.runtimes.bundle_backend import NonFiniteOutputError
+    from edgesam.runtimes.onnxruntime_backend import OnnxRuntimeBackend
+
+    backend = OnnxRuntimeBackend(shared)
+    size = backend.image_size
+    good = np.zeros((1, 3, size, size), np.float32)
+    assert np.isfinite(backend.encode(good)).all()
+    bad = good.copy()
+    bad[0, :, 10, 10] = np.inf  # an overflowed input pixel poisons the attention window it is in
+    with pytest.raises(NonFiniteOutputError, match="NaN/inf in the image embedding"):
+        backend.encode(bad)

@@ -93,12 +93,13 @@ def write_plot(folder: Path, results: Sequence[CandidateResult], min_mask_iou: f
         return None
     measured = [r for r in results if r.p50() is not None and r.mask_iou is not None]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    for r in measured:
+    # labels of points at about the same fidelity alternate above and below, so neighbours do not overlap
+    for i, r in enumerate(sorted(measured, key=lambda r: (round(r.mask_iou or 0.0, 3), r.p50() or 0.0))):
         chosen = r.status == "chosen"
         ax.scatter([r.p50()], [r.mask_iou], s=160 if chosen else 40, marker="*" if chosen else "o",
                    color="tab:red" if chosen else ("tab:blue" if r.status == "passed" else "tab:gray"), zorder=3)
         ax.annotate(r.name + (" (chosen)" if chosen else ""), (r.p50(), r.mask_iou), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")  # fmt: skip
+                    xytext=(4, 4 if i % 2 == 0 else -11), textcoords="offset points")  # fmt: skip
     ax.axhline(min_mask_iou, color="tab:green", linestyle="--", linewidth=1, label=f"min mask IoU {min_mask_iou}")
     ax.set_xlabel(f"{SPEED_METRIC} p50 (ms)")
     ax.set_ylabel("mask IoU mean vs fp32 torch")

@@ -16,7 +16,11 @@ import numpy as np
 from edgesam.export.bundle import Bundle, BundleError, load_bundle
 from edgesam.export.io_spec import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
 
-__all__ = ["BundleBackend", "check_io_names"]
+__all__ = ["BundleBackend", "NonFiniteOutputError", "check_io_names"]
+
+
+class NonFiniteOutputError(RuntimeError):
+    """A backend produced NaN or inf where the model's outputs are finite."""
 
 
 def check_io_names(role: str, path: Any, inputs: Sequence[str], outputs: Sequence[str],
@@ -121,8 +125,20 @@ class BundleBackend:
         raise NotImplementedError
 
     def encode(self, image: np.ndarray) -> np.ndarray:
-        """float32 ``[1, 3, S, S]`` (normalised, padded) -> float32 ``[1, 256, S/16, S/16]``."""
-        return self._run("encoder", {"image": self._encoder_input(image)})["image_embeddings"]
+        """float32 ``[1, 3, S, S]`` (normalised, padded) -> float32 ``[1, 256, S/16, S/16]``.
+
+        Raises:
+            NonFiniteOutputError: the embedding holds NaN or inf (a reduced precision can overflow;
+                decoding such an embedding gives meaningless masks, and OpenVINO bf16 has crashed on it).
+        """
+        embedding = self._run("encoder", {"image": self._encoder_input(image)})["image_embeddings"]
+        if not np.isfinite(embedding).all():
+            precision = getattr(self, "effective_precision", None) or getattr(self, "precision", "?")
+            raise NonFiniteOutputError(
+                f"the {self.name} backend ({precision}) produced NaN/inf in the image embedding of bundle "
+                f"{self.bundle.root.name}; run it at the bundle's own precision (precision=None)"
+            )
+        return embedding
 
     def decode(
         self,

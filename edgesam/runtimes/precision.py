@@ -18,6 +18,7 @@ from typing import Any
 
 from edgesam.export.bundle import Bundle
 from edgesam.fidelity import GOLDEN_MASK_IOU
+from edgesam.runtimes.bundle_backend import NonFiniteOutputError
 from edgesam.runtimes.golden import GoldenMismatchError, GoldenResult, check_golden
 
 __all__ = [
@@ -109,7 +110,12 @@ def check_precision(backend: Any, bundle: Bundle, precision: str, check: Any = T
     bound = _threshold(check, bundle, precision)
     if bound is None or precision in ("fp32", bundle_float_precision(bundle)):
         return None
-    result = check_golden(backend, bundle)
+    try:
+        result = check_golden(backend, bundle)
+    except NonFiniteOutputError as exc:
+        raise PrecisionCheckError(f"golden check at {precision} (below the bundle's "
+                                  f"{bundle_float_precision(bundle)}): {exc}; or pass check=False to accept it "
+                                  "unchecked") from exc  # fmt: skip
     if not result.mask_iou >= bound:
         name = getattr(backend, "name", type(backend).__name__)
         raise PrecisionCheckError(
