@@ -19,6 +19,13 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise ValueError(f"could not decode image {path} (not an image file, or corrupt)")
+    return to_rgb8(image)
+
+
+def to_rgb8(image: np.ndarray) -> np.ndarray:
+    """An image as OpenCV decodes it (BGR / BGRA / gray, uint8 or uint16) -> ``uint8 [H, W, 3]`` RGB."""
+    import cv2
+
     if image.dtype == np.uint16:
         image = (image / 257.0).round().astype(np.uint8)
     if image.ndim == 2:

@@ -191,9 +191,11 @@ def test_the_fp32_bundle_is_not_measurably_faster_than_itself(tmp_path_factory: 
 
     fp32 = small_bundle(tmp_path_factory)
     a, b = load_backend(fp32, "onnxruntime"), load_backend(fp32, "onnxruntime")
-    speed = compare_speed(a, b, label="onnxruntime CPU fp32", rounds=3)
+    # the same graph twice: timing noise on a loaded 2-core machine can exceed the 5% default margin
+    # in 3 rounds, but never makes one copy twice as fast as the other
+    speed = compare_speed(a, b, label="onnxruntime CPU fp32", rounds=3, margin=0.5)
     assert not speed.faster and speed.reference_ms > 0 and speed.candidate_ms > 0
-    assert "NOT measurably faster" in speed.summary() and speed.to_dict()["margin"] == 0.05
+    assert "NOT measurably faster" in speed.summary() and speed.to_dict()["margin"] == 0.5
 
 
 # -- NNCF ----------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from .progress import progress
 from .results import Metric, ResultRow, ResultsDirError, append_rows, utc_now_iso
 from .rowmaker import RowMaker
 from .skips import record_skips
+from .timing import pin_torch_threads, restore_torch_threads
 from .sources import ModelSource, file_sizes_mb, gate_options, int8_bundle, quantized_ops
 from .variants import DEFAULT_PRECISIONS, Skipped, Variant, plan_variants
 from .workload import Workload, make_workload
@@ -219,7 +220,7 @@ def run_suite(source: ModelSource, options: SuiteOptions = SuiteOptions(), *,
     maker = RowMaker(source=source, image_label=work.size_label, threads=threads,
                      quick=options.quick, fingerprint=fp)
     result = SuiteResult(rows=[], skipped=skipped, failed=[])
-    torch_threads = _pin_torch_threads(threads)
+    torch_threads = pin_torch_threads(threads)
     try:
         with progress(total=len(variants) * _PHASES, desc="bench",
                       disable=not options.show_progress) as bar:
@@ -243,7 +244,7 @@ def run_suite(source: ModelSource, options: SuiteOptions = SuiteOptions(), *,
                         if path not in result.files:
                             result.files.append(path)
     finally:
-        _restore_torch_threads(torch_threads)
+        restore_torch_threads(torch_threads)
         if results_dir is not None:
             entries = [_skip_entry(s, source, fp) for s in result.skipped + result.failed]
             skip_file = record_skips(results_dir, device_id(fp), entries)
@@ -298,22 +299,3 @@ def _skip_entry(s: Skipped, source: ModelSource, fp: dict[str, Any]) -> dict[str
     return {**s.to_dict(), "arch": source.arch, "image_size": source.image_size,
             "model": source.name, "timestamp": utc_now_iso(), "commit": fp.get("git_commit")}
 
-
-def _pin_torch_threads(threads: int | None) -> int | None:
-    """Set torch's intra-op threads (only if torch is importable); returns the old value."""
-    if threads is None:
-        return None
-    try:
-        import torch
-    except ImportError:
-        return None
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    return old
-
-
-def _restore_torch_threads(old: int | None) -> None:
-    if old is not None:
-        import torch
-
-        torch.set_num_threads(old)

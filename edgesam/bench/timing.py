@@ -24,6 +24,8 @@ __all__ = [
     "current_rss_mb",
     "measure",
     "peak_rss_mb",
+    "pin_torch_threads",
+    "restore_torch_threads",
 ]
 
 
@@ -180,3 +182,24 @@ def current_rss_mb() -> float | None:
     except (OSError, IndexError, ValueError):
         return None
     return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def pin_torch_threads(threads: int | None) -> int | None:
+    """Set torch's intra-op threads (only if torch is importable); returns the old value (None: untouched)."""
+    if threads is None:
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    return old
+
+
+def restore_torch_threads(old: int | None) -> None:
+    """Undo :func:`pin_torch_threads` (``old`` is what it returned)."""
+    if old is not None:
+        import torch
+
+        torch.set_num_threads(old)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from edgesam.bench.timing import pin_torch_threads, restore_torch_threads
 from edgesam.deploy.candidates import CandidateSpec, plan_candidates
 from edgesam.deploy.choose import CandidateResult, choose
 from edgesam.deploy.gate import CachedBackend, gate_candidate, heldout_images
@@ -279,7 +280,7 @@ def deploy(
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.deploy-", dir=target.parent))
     results: list[CandidateResult] = []
-    old_threads = _pin_torch_threads(threads)
+    old_threads = pin_torch_threads(threads)
     try:
         runner = _Runner(source, stage, images, threads, usable, calib, float(min_mask_iou), prompts_per_image,
                          quick, log)  # fmt: skip
@@ -333,7 +334,7 @@ def deploy(
             raise FileExistsError(f"{target} appeared while deploying; nothing was overwritten")
         publish_folder(final, target)
     finally:
-        _restore_torch_threads(old_threads)
+        restore_torch_threads(old_threads)
         shutil.rmtree(stage, ignore_errors=True)
     history: list[Path] = []
     if results_dir is not None:
@@ -353,19 +354,3 @@ def _bar(total: int, show: bool) -> Any:
         return None
     return tqdm(total=total, desc="deploy", unit="candidate", leave=False)
 
-
-def _pin_torch_threads(threads: int) -> int | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    return old
-
-
-def _restore_torch_threads(old: int | None) -> None:
-    if old is not None:
-        import torch
-
-        torch.set_num_threads(old)

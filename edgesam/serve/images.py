@@ -10,6 +10,8 @@ import struct
 
 import numpy as np
 
+from edgesam.io import to_rgb8
+
 __all__ = ["ImageError", "decode_image", "image_dimensions", "sniff_format"]
 
 
@@ -110,10 +112,4 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         raise ImageError(f"image: could not decode the {fmt.upper()} file (corrupt or truncated)")
     if image.shape[0] * image.shape[1] > max_pixels:  # header lied
         raise ImageError(f"image: decodes to {image.shape[1]}x{image.shape[0]}, over the pixel limit")
-    if image.dtype == np.uint16:
-        image = (image / 257.0).round().astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return to_rgb8(image)
