@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from edgesam.bench.timing import current_rss_mb, peak_rss_mb
+
 __all__ = ["RssFigures", "measure_rss", "measure_rss_spec", "process_rss_mb", "rss_metrics"]
 
 _RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt",
@@ -66,18 +68,9 @@ class RssFigures:
 
 
 def process_rss_mb() -> float:
-    """Current resident set size of this process in MiB (``VmRSS``; ``ru_maxrss`` off Linux)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0
+    """Current resident set size of this process in MiB (the peak where the current one is unknown)."""
+    rss = current_rss_mb()
+    return float(rss if rss is not None else (peak_rss_mb() or 0.0))
 
 
 def _check_image_size(image_size: Any) -> tuple[int, int]:
