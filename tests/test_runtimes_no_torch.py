@@ -19,21 +19,13 @@ pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 from bundle_fixtures import small_bundle  # noqa: E402
+from torch_blocker import BLOCK_TORCH  # noqa: E402
 
 from edgesam.runtimes import available_backends  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
-SCRIPT = r"""
-import importlib.abc, sys
-
-class BlockTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked: runtime-only test)", name=name)
-        return None
-
-sys.meta_path.insert(0, BlockTorch())
+SCRIPT = BLOCK_TORCH + r"""
 try:
     import torch  # noqa: F401
 except ImportError:

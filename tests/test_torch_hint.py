@@ -11,19 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from torch_blocker import BLOCK_TORCH
+
 REPO = Path(__file__).resolve().parents[1]
 
-SCRIPT = r"""
-import importlib.abc, io, sys
+SCRIPT = BLOCK_TORCH + r"""
+import io
 from contextlib import redirect_stderr
-
-class BlockTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked: runtime-only test)", name=name)
-        return None
-
-sys.meta_path.insert(0, BlockTorch())
 import numpy as np
 import edgesam
 from edgesam.cli import main

@@ -25,7 +25,19 @@ import numpy as np
 
 from .timing import TimingStats, peak_rss_mb
 
-__all__ = ["ColdStart", "measure_cold_start", "open_predictor", "process_peak_rss_mb", "thread_options"]
+__all__ = ["ColdStart", "child_env", "measure_cold_start", "open_predictor", "process_peak_rss_mb", "thread_options"]
+
+
+def child_env(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Environment for a child ``python -m edgesam...`` measuring `spec`: this checkout's
+    edgesam first on ``PYTHONPATH`` and the spec's thread count as ``OMP_NUM_THREADS``."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding edgesam/
+    env["PYTHONPATH"] = os.pathsep.join(
+        [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    if spec.get("threads"):
+        env["OMP_NUM_THREADS"] = str(spec["threads"])
+    return env
 
 
 def thread_options(backend: str, threads: int | None) -> dict[str, Any]:
@@ -92,12 +104,7 @@ def measure_cold_start(spec: Mapping[str, Any], image: np.ndarray, point: np.nda
     """
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding edgesam/
-    env["PYTHONPATH"] = os.pathsep.join(
-        [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    if spec.get("threads"):
-        env["OMP_NUM_THREADS"] = str(spec["threads"])
+    env = child_env(spec)
     totals, loads, peaks = [], [], []
     with tempfile.TemporaryDirectory(prefix="edgesam-cold-") as tmp:
         np.save(Path(tmp) / "image.npy", np.ascontiguousarray(image))

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from edgesam.bench.coldstart import child_env
 from edgesam.bench.timing import current_rss_mb, peak_rss_mb
 
 __all__ = ["RssFigures", "measure_rss", "measure_rss_spec", "process_rss_mb", "rss_metrics"]
@@ -118,12 +119,7 @@ def measure_rss_spec(spec: Mapping[str, Any], *, image_size: tuple[int, int] = (
     if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
         raise ValueError(f"calls must be an int >= 1, got {calls!r}")
     h, w = _check_image_size(image_size)
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding edgesam/
-    env["PYTHONPATH"] = os.pathsep.join(
-        [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    if spec.get("threads"):
-        env["OMP_NUM_THREADS"] = str(spec["threads"])
+    env = child_env(spec)
     with tempfile.TemporaryDirectory(prefix="edgesam-rss-") as tmp:
         job = Path(tmp) / "spec.json"
         job.write_text(json.dumps({**dict(spec), "image_hw": [h, w], "calls": calls}))
