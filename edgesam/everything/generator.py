@@ -35,7 +35,7 @@ from edgesam.everything.boxes import (
     uncrop_points,
 )
 from edgesam.everything.filter_stats import FilterStats
-from edgesam.everything.lowmem import process_batch_in_strips
+from edgesam.everything.lowmem import STRIP_PIXELS, measure_in_strips
 from edgesam.everything.masks import stability_from_counts
 from edgesam.everything.maskset import MaskSet, postprocess_small_regions
 from edgesam.everything.rle import coco_encode_rle, rle_to_mask, roi_to_rle
@@ -60,6 +60,11 @@ def coarse_subset(n_points: int, stride: int = 2) -> np.ndarray:
     if k * k == n_points:
         return ((index // k) % stride == 0) & ((index % k) % stride == 0)
     return index % (stride * stride) == 0
+
+
+#: One measured candidate: stability score, box ``int64 [4]`` (XYXY inclusive, crop frame) and a
+#: callable returning its RLE in the image frame.
+_Measured = tuple[np.float32, np.ndarray, Callable[[], dict[str, Any]]]
 
 
 class SamAutomaticMaskGenerator:
@@ -96,6 +101,8 @@ class SamAutomaticMaskGenerator:
     #: Crops larger than this many pixels upscale each candidate in column strips
     #: (:mod:`edgesam.everything.lowmem`): same results, a working set bounded per mask.
     low_memory_pixels: int = 1 << 22
+    #: Output pixels upscaled at once per strip on those crops.
+    strip_pixels: int = STRIP_PIXELS
     #: Called as ``progress(prompts_decoded, prompts_total)`` after every decoder batch.
     progress: Callable[[int, int], None] | None = None
 
@@ -254,9 +261,9 @@ class SamAutomaticMaskGenerator:
 
     def _process_points(self, points: np.ndarray, ctx: _CropContext) -> MaskSet:
         parts = []
+        in_strips = ctx.coverage is None and ctx.crop_size[0] * ctx.crop_size[1] > self.low_memory_pixels
         for (batch,) in batch_iterator(self.points_per_batch, points):
-            large = ctx.coverage is None and ctx.crop_size[0] * ctx.crop_size[1] > self.low_memory_pixels
-            parts.append(process_batch_in_strips(self, batch, ctx) if large else self._process_batch(batch, ctx))
+            parts.append(self._process_batch(batch, ctx, in_strips=in_strips))
             self._report_progress(len(batch))
         return MaskSet.concat(parts)
 
@@ -282,22 +289,44 @@ class SamAutomaticMaskGenerator:
         )
         return select_masks(np.asarray(iou, np.float32), np.asarray(low_res, np.float32), multimask_output=True)
 
-    def _measure(self, low_res: np.ndarray, upscaler: MaskUpscaler) -> tuple[np.float32, np.ndarray, int, int] | None:
-        """Stability score and binary mask (a crop-frame block at ``(x0, y0)``) of one output.
-
-        None when the stability filter rejects it. Computed on the block outside which every
-        upscaled logit is at or below all three thresholds (``t``, ``t +- offset``).
-        """
-        t, off = self.mask_threshold, self.stability_score_offset
-        roi = upscaler.upscale_roi(low_res, min(t - off, t + off, t))
-        score = stability_from_counts(np.count_nonzero(roi.logits > t + off), np.count_nonzero(roi.logits > t - off))
+    def _stable(self, score: np.float32) -> bool:
+        """Whether a stability score passes the filter (recorded in :attr:`last_stats`)."""
         passed = not self.stability_score_thresh > 0.0 or bool(score >= self.stability_score_thresh)
         self.last_stats.add_stability(float(score), passed)
-        if not passed:
-            return None  # (a nan score, from an empty mask, fails too)
-        return score, roi.logits > t, roi.x0, roi.y0
+        return passed  # (a nan score, from an empty mask, fails)
 
-    def _process_batch(self, points: np.ndarray, ctx: _CropContext) -> MaskSet:
+    def _measure_at_once(self, low_res: np.ndarray, ctx: _CropContext) -> _Measured | None:
+        """Stability, box and RLE of one output, upscaled at once on the block outside which
+        every upscaled logit is at or below all three thresholds (``t``, ``t +- offset``).
+        None when the stability filter rejects it; the RLE (and the coverage) is made on demand."""
+        t, off = self.mask_threshold, self.stability_score_offset
+        roi = ctx.upscaler.upscale_roi(low_res, min(t - off, t + off, t))
+        score = stability_from_counts(np.count_nonzero(roi.logits > t + off), np.count_nonzero(roi.logits > t - off))
+        if not self._stable(score):
+            return None
+        binary = roi.logits > t
+        rows, cols = np.flatnonzero(binary.any(axis=1)), np.flatnonzero(binary.any(axis=0))
+        corners = [roi.x0 + cols[0], roi.y0 + rows[0], roi.x0 + cols[-1], roi.y0 + rows[-1]] if rows.size else [0] * 4
+        x0, y0 = ctx.crop_box[0] + roi.x0, ctx.crop_box[1] + roi.y0
+
+        def rle() -> dict[str, Any]:
+            if ctx.coverage is not None:
+                ctx.coverage[roi.y0 : roi.y0 + binary.shape[0], roi.x0 : roi.x0 + binary.shape[1]] |= binary
+            return roi_to_rle(binary, (x0, y0), ctx.orig_size)
+
+        return score, np.asarray(corners, dtype=np.int64), rle
+
+    def _measure_in_strips(self, low_res: np.ndarray, ctx: _CropContext) -> _Measured | None:
+        """:meth:`_measure_at_once` for crops too large to upscale a mask at once (same values,
+        :func:`edgesam.everything.lowmem.measure_in_strips`)."""
+        score, box, rle = measure_in_strips(
+            low_res, ctx.upscaler, threshold=self.mask_threshold, offset=self.stability_score_offset,
+            stability_thresh=0.0, origin=(int(ctx.crop_box[0]), int(ctx.crop_box[1])),
+            image_size=ctx.orig_size, max_pixels=int(self.strip_pixels),
+        )  # fmt: skip
+        return (score, box, lambda: rle) if self._stable(score) else None
+
+    def _process_batch(self, points: np.ndarray, ctx: _CropContext, *, in_strips: bool = False) -> MaskSet:
         iou, low_res = self._decode(points, ctx)
         n_out = iou.shape[1]
         iou = iou.reshape(-1)  # flat index i = prompt * n_out + token
@@ -305,39 +334,20 @@ class SamAutomaticMaskGenerator:
         keep = np.flatnonzero(iou > self.pred_iou_thresh) if self.pred_iou_thresh > 0.0 else np.arange(iou.size)
         self.last_stats.add_decoded(iou, len(keep))
 
-        rois, boxes, stab, kept = [], [], [], []
-        for i in keep.tolist():
-            found = self._measure(low_res[i // n_out, i % n_out], ctx.upscaler)
-            if found is None:
-                continue
-            score, binary, rx, ry = found
-            rows, cols = np.flatnonzero(binary.any(axis=1)), np.flatnonzero(binary.any(axis=0))
-            if rows.size:
-                boxes.append([rx + cols[0], ry + rows[0], rx + cols[-1], ry + rows[-1]])
-            else:
-                boxes.append([0, 0, 0, 0])  # an empty mask, as batched_mask_to_box reports it
-            rois.append((binary, rx, ry))
-            stab.append(score)
-            kept.append(i)
-        if not kept:
+        measure = self._measure_in_strips if in_strips else self._measure_at_once
+        found = [(i, m) for i in keep.tolist() if (m := measure(low_res[i // n_out, i % n_out], ctx)) is not None]
+        if not found:
             return MaskSet()
-        box_arr = np.asarray(boxes, dtype=np.int64)
-        x0, y0 = ctx.crop_box[0], ctx.crop_box[1]
-        not_edge = ~is_box_near_crop_edge(box_arr, ctx.crop_box, [0, 0, ctx.orig_size[1], ctx.orig_size[0]])
-        sel = np.flatnonzero(not_edge)
-        rles = []
-        for j in sel.tolist():
-            binary, rx, ry = rois[j]
-            rles.append(roi_to_rle(binary, (x0 + rx, y0 + ry), ctx.orig_size))
-            if ctx.coverage is not None:
-                ctx.coverage[ry : ry + binary.shape[0], rx : rx + binary.shape[1]] |= binary
-        idx = np.asarray(kept, dtype=np.int64)[sel]
+        boxes = np.stack([m[1] for _, m in found])
+        not_edge = ~is_box_near_crop_edge(boxes, ctx.crop_box, [0, 0, ctx.orig_size[1], ctx.orig_size[0]])
+        sel = np.flatnonzero(not_edge).tolist()
+        idx = np.asarray([found[j][0] for j in sel], dtype=np.int64)
         return MaskSet(
-            rles=rles,
-            boxes=box_arr[sel],
+            rles=[found[j][1][2]() for j in sel],
+            boxes=boxes[sel],
             iou_preds=iou[idx],
             points=point_of[idx],
-            stability=np.asarray(stab, dtype=np.float32)[sel],
+            stability=np.asarray([found[j][1][0] for j in sel], dtype=np.float32),
             crop_boxes=np.zeros((len(sel), 4), dtype=np.int64),
         )
 

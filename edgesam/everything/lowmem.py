@@ -1,6 +1,6 @@
 """Segment-everything on huge images with a working set that does not grow with the image area.
 
-The default path (:meth:`SamAutomaticMaskGenerator._process_batch`) upscales each candidate
+The default path (:meth:`SamAutomaticMaskGenerator._measure_at_once`) upscales each candidate
 mask's rectangle at once: about 10 bytes per pixel of the rectangle, which for a noise-like
 mask on an 8000x6000 image is ~0.5 GB per candidate. Here each candidate is upscaled in column
 strips of at most :data:`STRIP_PIXELS` output pixels (:meth:`MaskUpscaler.roi_strips`, same
@@ -19,12 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from edgesam.everything.boxes import is_box_near_crop_edge
 from edgesam.everything.masks import stability_from_counts
-from edgesam.everything.maskset import MaskSet
 from edgesam.everything.upscale import MaskUpscaler
 
-__all__ = ["STRIP_PIXELS", "measure_in_strips", "process_batch_in_strips"]
+__all__ = ["STRIP_PIXELS", "measure_in_strips"]
 
 #: Output pixels upscaled at once per strip (1 Mpx: ~12 MB of temporaries).
 STRIP_PIXELS = 1 << 20
@@ -98,48 +96,3 @@ def measure_in_strips(
         flat = flat[:-1]
     counts = np.diff(np.concatenate(([0], flat, [total])))
     return score, box, {"size": [int(height), int(width)], "counts": counts}
-
-
-def process_batch_in_strips(generator: Any, points: np.ndarray, ctx: Any) -> MaskSet:
-    """:meth:`SamAutomaticMaskGenerator._process_batch` with :func:`measure_in_strips`: the same
-    masks, boxes and scores, for crops too large to upscale a mask at once."""
-    iou, low_res = generator._decode(points, ctx)
-    n_out = iou.shape[1]
-    iou = iou.reshape(-1)  # flat index i = prompt * n_out + token
-    point_of = np.repeat(points, n_out, axis=0)
-    thresh = generator.pred_iou_thresh
-    keep = np.flatnonzero(iou > thresh) if thresh > 0.0 else np.arange(iou.size)
-    stats = getattr(generator, "last_stats", None)
-    if stats is not None:
-        stats.add_decoded(iou, len(keep))
-    stability_thresh = generator.stability_score_thresh
-    found = []
-    for i in keep.tolist():
-        got = measure_in_strips(
-            low_res[i // n_out, i % n_out], ctx.upscaler,
-            threshold=generator.mask_threshold, offset=generator.stability_score_offset,
-            stability_thresh=0.0,  # applied below, where the filter statistics see every score
-            origin=(int(ctx.crop_box[0]), int(ctx.crop_box[1])), image_size=ctx.orig_size,
-            max_pixels=int(getattr(generator, "strip_pixels", STRIP_PIXELS)),
-        )
-        if got is None:  # never: no stability threshold was passed
-            continue
-        passed = not stability_thresh > 0.0 or bool(got[0] >= stability_thresh)
-        if stats is not None:
-            stats.add_stability(float(got[0]), passed)
-        if passed:
-            found.append((i, *got))
-    if not found:
-        return MaskSet()
-    boxes = np.stack([f[2] for f in found])
-    not_edge = ~is_box_near_crop_edge(boxes, ctx.crop_box, [0, 0, ctx.orig_size[1], ctx.orig_size[0]])
-    sel = np.flatnonzero(not_edge)
-    idx = np.asarray([f[0] for f in found], dtype=np.int64)[sel]
-    return MaskSet(
-        rles=[found[j][3] for j in sel.tolist()],
-        boxes=boxes[sel],
-        iou_preds=iou[idx],
-        points=point_of[idx],
-        stability=np.asarray([found[j][1] for j in sel.tolist()], dtype=np.float32),
-        crop_boxes=np.zeros((len(sel), 4), dtype=np.int64),
-    )
