@@ -189,3 +189,8 @@ def test_command_line_exit_codes(fp32_bundle: Path, tmp_path: Path, capsys: pyte
     meta = load_bundle(tmp_path / "recorded").metadata["quantization"]
     assert meta["calibration"]["images"] == 2 and meta["calibration"]["heldout"] == 1
     assert not meta["accuracy"]["passed"]
+    # --no-gate also skips the layer search: the recipe's layers all stay INT8, nothing is kept in float
+    no_search = [a for a in common if a != "--no-search"]
+    assert _cli([*no_search, "-o", str(tmp_path / "unsearched"), "--min-iou", "1.0", "--no-gate", "--allow-slow"]) == 0
+    meta = load_bundle(tmp_path / "unsearched").metadata["quantization"]
+    assert not meta["accuracy"]["passed"] and not meta["accuracy"].get("kept_float")

@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="keep the layers whose ONNX node name matches REGEX out of INT8 (repeatable)")  # fmt: skip
     p.add_argument("--min-iou", type=float, default=None, metavar="X",
                    help="gate threshold on the mean mask IoU vs fp32 (default 0.97)")  # fmt: skip
-    p.add_argument("--no-gate", action="store_true", help="measure and record accuracy, but never fail on it")
+    p.add_argument("--no-gate", action="store_true", help="measure and record accuracy, but never fail on it (and keep every layer the recipe quantizes: no layer search)")
     p.add_argument("--no-search", action="store_true",
                    help="do not search for layers to keep out of INT8 when the gate fails")  # fmt: skip
     p.add_argument("--allow-slow", action="store_true",
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = quantize_bundle(
             args.bundle, args.out, backend=args.backend, calib_dir=args.calib, recipe=args.recipe,
-            min_mask_iou=min_iou, gate=not args.no_gate, search=not args.no_search,
+            min_mask_iou=min_iou, gate=not args.no_gate, search=not (args.no_search or args.no_gate),
             overwrite=args.overwrite, seed=args.seed, log=None if args.quiet else print,
             require_faster=not args.allow_slow, exclude_patterns=tuple(args.exclude),
         )  # fmt: skip
