@@ -16,7 +16,8 @@ from edgesam.bench.cases import BudgetPlans
 from edgesam.bench.coldstart import measure_cold_start
 from edgesam.metrics import embedding_cosine
 from edgesam.metrics import mask_iou
-from edgesam.bench.skips import load_skips, write_bench_report
+from edgesam.bench.report import write_report
+from edgesam.bench.skips import load_skips
 from edgesam.bench.sources import ModelSource
 from edgesam.bench.suite import SuiteOptions, check_results_dir, run_suite
 from edgesam.bench.variants import DeviceProbe, parse_names, plan_variants, validate_names
@@ -132,6 +133,11 @@ def test_cli_rejects_unknown_names_before_measuring(tmp_path: Path, capsys: pyte
     assert "unknown backend(s) 'tpu'" in capsys.readouterr().err
     assert main(["bench", "--arch", "vit_t", "--precisions", "fp8", "--results-dir", str(tmp_path)]) == 2
     assert "unknown precision(s) 'fp8'" in capsys.readouterr().err
+    assert main(["bench", "--arch", "vit_t", "--preset", "fastest", "--results-dir", str(tmp_path)]) == 2
+    assert "unknown preset 'fastest'; known: runtimes-fp32, int8" in capsys.readouterr().err
+    assert main(["bench", "--arch", "vit_t", "--preset", "int8", "--precisions", "fp8",
+                 "--results-dir", str(tmp_path)]) == 2  # explicit flags win over the preset's grid
+    assert "unknown precision(s) 'fp8'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -171,6 +177,21 @@ def test_rows_carry_fingerprint_speedup_and_fidelity(run) -> None:
     assert [r.config.key() for r in stored] == [r.config.key() for r in result.rows]
 
 
+def test_progress_bar_names_each_phase(source: ModelSource,
+                                     capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("tqdm")
+    no_children = BudgetPlans(timing=ONE_RUN, first_mask=ONE_RUN, everything=ONE_RUN, everything_points=0,
+                              cold_start_runs=0, fidelity_images=1)
+    options = SuiteOptions(backends=("onnxruntime",), precisions=("fp32", "fp16"), budget=no_children,
+                           image_hw=(60, 80), threads=1, show_progress=True)
+    said: list[str] = []
+    result = run_suite(source, options, log=said.append)
+    err = capsys.readouterr().err
+    assert [r.config.precision for r in result.rows] == ["fp32"] and result.files == []
+    assert "bench: 100%" in err and "6/6" in err and "onnxruntime fp32: decoders" in err
+    assert [s.precision for s in result.skipped] == ["fp16"] and said == []
+
+
 def test_cold_start_memory_is_the_child_s_own(source: ModelSource) -> None:
     """The child's peak RSS must not inherit the (large) benchmark process's high-water mark."""
     ballast = np.ones(2**27, dtype=np.float64)  # 1 GiB resident in this process
@@ -192,7 +213,7 @@ def test_missing_backend_is_skipped_with_its_reason_in_the_report(run, tmp_path:
     assert device == result.rows[0].device_id
     assert {(e["backend"], e["precision"]) for e in entries} == {
         ("tensorrt", "fp32"), ("tensorrt", "int8"), ("torch", "int8"), ("onnxruntime", "int8")}
-    paths = write_bench_report(results_dir, tmp_path / "report", plots=False)
+    paths = write_report(results_dir, tmp_path / "report", plots=False)
     text = paths[0].read_text()
     assert "Not measured on" in text and "edgesam[tensorrt]" in text
     assert "| torch | fp32 | vit_t | 256 |" in text
