@@ -113,8 +113,9 @@ def device_markdown(device_id: str, rows: Sequence[ResultRow], images: Sequence[
         for found, source in zip(names, (latest.metrics, latest.fidelity, latest.speedup)):
             found += [n for n in source if n not in found]
     metrics, fidelity, speedup = names
-    head = (["backend", "precision", "arch", "size", "threads", "notes"] + metrics + [f"fidelity: {n}" for n in fidelity]
-            + [f"speedup: {n}" for n in speedup] + ["baseline", "commit", "date"])
+    head = (["backend", "precision", "arch", "size", "threads", "notes"] + metrics
+            + [f"fidelity: {n}" for n in fidelity] + [f"speedup: {n}" for n in speedup]
+            + ["baseline", "commit", "date"])
     out = [f"## {device_id}", "", _device_summary(max(rows, key=lambda r: r.when).device), "", *_table(head)]
     for latest, prev in pairs:
         c, flags = latest.config, row_flags(latest)

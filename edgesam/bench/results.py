@@ -100,8 +100,7 @@ class BenchConfig:
     def label(self) -> str:
         """Short human label, e.g. ``onnxruntime int8 vit_t 1024px 2t (quick)``."""
         parts = [self.backend, self.precision, self.arch, f"{self.image_size}px"]
-        if self.threads is not None:
-            parts.append(f"{self.threads}t")
+        parts += [f"{self.threads}t"] if self.threads is not None else []
         parts += [f"{k}={v}" for k, v in sorted(self.extra.items())]
         return " ".join(parts) + (" (quick)" if self.quick else "")
 
@@ -213,10 +212,8 @@ class ResultRow:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ResultRow":
         """Inverse of `to_dict`."""
-        metrics: dict[str, Metric] = {}
-        for name, value in (data.get("metrics") or {}).items():
-            metrics[name] = (TimingStats.from_dict(value) if TimingStats.is_stats_dict(value)
-                             else value)
+        metrics = {name: TimingStats.from_dict(value) if TimingStats.is_stats_dict(value) else value
+                   for name, value in (data.get("metrics") or {}).items()}
         return cls(config=BenchConfig.from_dict(data["config"]), metrics=metrics,
                    device_id=data["device_id"], device=dict(data.get("device") or {}),
                    timestamp=data["timestamp"], fidelity=dict(data.get("fidelity") or {}),
@@ -278,9 +275,7 @@ def load_rows(results_dir: str | Path, *, device_id: str | None = None) -> list[
         raise ResultsDirError(f"results path {str(root)!r} is not a folder")
     paths = [root / f"{device_id}.jsonl"] if device_id else sorted(root.glob("*.jsonl"))
     rows: list[ResultRow] = []
-    for path in paths:
-        if not path.exists():
-            continue
+    for path in (p for p in paths if p.exists()):
         with path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
