@@ -29,7 +29,7 @@ PRESETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # every CPU runtime in fp32 side by side, plus OpenVINO's bf16 (its own default on CPUs with bf16)
     "runtimes-fp32": (("torch", "onnxruntime", "openvino"), ("fp32", "bf16")),
     # INT8 against fp32 of the runtimes that quantize on CPUs (speed-up and fidelity vs their fp32)
-    "int8": (("onnxruntime", "openvino"), ("fp32", "bf16", "int8")),
+    "int8": (("onnxruntime", "openvino"), ("fp32", "int8")),
 }
 #: Every precision name the harness knows.
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
