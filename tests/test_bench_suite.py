@@ -20,7 +20,8 @@ from edgesam.bench.report import write_report
 from edgesam.bench.skips import load_skips
 from edgesam.bench.sources import ModelSource
 from edgesam.bench.suite import SuiteOptions, check_results_dir, run_suite
-from edgesam.bench.variants import DeviceProbe, parse_names, plan_variants, validate_names
+from edgesam.bench.variants import (DEFAULT_PRECISIONS, DeviceProbe, parse_names, plan_variants, resolve_grid,
+                                    validate_names)
 from edgesam.cli import main
 from edgesam.io import read_image
 
@@ -66,6 +67,20 @@ def test_unknown_backend_or_precision_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown precision.*'int4'"):
         plan_variants(["onnxruntime"], ["fp32", "int4"], has_torch_weights=True, availability=ALL_UP)
     assert parse_names(["onnxruntime,openvino", "torch", "openvino"]) == ("onnxruntime", "openvino", "torch")
+
+
+def test_presets_give_their_grid_and_named_flags_win() -> None:
+    from edgesam.runtimes.registry import BACKENDS
+
+    assert resolve_grid() == (tuple(BACKENDS), DEFAULT_PRECISIONS)
+    assert resolve_grid("int8") == (("onnxruntime", "openvino"), ("fp32", "int8"))
+    assert resolve_grid("runtimes-fp32") == (("torch", "onnxruntime", "openvino"), ("fp32", "bf16"))
+    assert resolve_grid("int8", None, ("int8",)) == (("onnxruntime", "openvino"), ("int8",))
+    assert resolve_grid("runtimes-fp32", ("openvino",)) == (("openvino",), ("fp32", "bf16"))
+    with pytest.raises(ValueError, match="unknown preset 'x'; known: runtimes-fp32, int8"):
+        resolve_grid("x")
+    with pytest.raises(ValueError, match="unknown backend"):
+        resolve_grid("int8", ("tpu",))
 
 
 def test_precision_rules_skip_with_reasons() -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 __all__ = ["DEFAULT_PRECISIONS", "DeviceProbe", "PRECISIONS", "PRESETS", "Skipped", "Variant", "parse_names",
-           "plan_variants", "validate_names"]
+           "plan_variants", "resolve_grid", "validate_names"]
 
 #: Named (backends, precisions) grids for ``edgesam bench --preset NAME`` (explicit flags win).
 PRESETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -95,6 +95,24 @@ def validate_names(backends: Iterable[str], precisions: Iterable[str]) -> None:
     if bad_p:
         raise ValueError(f"unknown precision(s) {', '.join(map(repr, bad_p))}; "
                          f"known: {', '.join(PRECISIONS)}")
+
+
+def resolve_grid(preset: str | None = None, backends: Sequence[str] | None = None,
+                 precisions: Sequence[str] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The (backends, precisions) a run plans, validated: names given win over `preset`'s grid,
+    which wins over every registered backend x `DEFAULT_PRECISIONS`.
+
+    Raises:
+        ValueError: unknown preset, backend or precision name.
+    """
+    from edgesam.runtimes.registry import BACKENDS
+
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    grid = PRESETS[preset] if preset is not None else (tuple(BACKENDS), DEFAULT_PRECISIONS)
+    out = (tuple(backends or grid[0]), tuple(precisions or grid[1]))
+    validate_names(*out)
+    return out
 
 
 def _openvino_devices() -> list[str]:

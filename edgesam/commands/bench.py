@@ -124,16 +124,10 @@ def run(args: argparse.Namespace) -> int:
     """``edgesam bench``: measure, append rows, print this run's table."""
     from edgesam.bench.results import ResultsDirError
     from edgesam.bench.suite import SuiteOptions, check_results_dir, run_suite
-    from edgesam.bench.variants import DEFAULT_PRECISIONS, PRESETS, parse_names, validate_names
-    from edgesam.runtimes.registry import BACKENDS
+    from edgesam.bench.variants import parse_names, resolve_grid
 
-    name = getattr(args, "preset", None)
-    if name is not None and name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    preset = PRESETS[name] if name is not None else (tuple(BACKENDS), DEFAULT_PRECISIONS)
-    backends = parse_names(args.backends) or preset[0]
-    precisions = parse_names(args.precisions) or preset[1]
-    validate_names(backends, precisions)  # before anything slow
+    backends, precisions = resolve_grid(getattr(args, "preset", None), parse_names(args.backends),
+                                        parse_names(args.precisions))  # validated before anything slow
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     results = _results_dir(args.results_dir)
