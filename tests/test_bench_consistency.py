@@ -15,7 +15,7 @@ from edgesam.bench.report import device_markdown
 from edgesam.bench.results import append_rows, load_rows
 from edgesam.bench.rowmaker import RowMaker
 from edgesam.bench.sources import ModelSource
-from edgesam.bench.summary import summary_markdown
+from edgesam.bench.report import summary_markdown
 from edgesam.bench.timing import TimingStats
 from edgesam.bench.variants import Variant
 

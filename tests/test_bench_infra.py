@@ -1,8 +1,7 @@
-"""Tests for edgesam.bench: fingerprint, timing, JSONL results, report, progress."""
+"""Tests for edgesam.bench: fingerprint, timing, JSONL results, report."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -21,7 +20,6 @@ from edgesam.bench import (
     BenchConfig,
     ResultRow,
     ResultsDirError,
-    TimingPlan,
     TimingStats,
     append_rows,
     compute_speedup,
@@ -31,12 +29,9 @@ from edgesam.bench import (
     load_rows,
     measure,
     peak_rss_mb,
-    progress,
-    run_cases,
     write_report,
 )
 from edgesam.bench.device import FINGERPRINT_KEYS, ISA_FLAGS, parse_cpuinfo, parse_nvidia_smi_csv
-from edgesam.bench.progress import SimpleProgress
 
 REPO = Path(__file__).resolve().parents[1]
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -83,7 +78,7 @@ def test_fingerprint_matches_proc_files(fingerprint: dict) -> None:
 def test_fingerprint_imports_no_heavy_modules() -> None:
     code = (
         "import sys; import edgesam; before = set(sys.modules)\n"
-        "from edgesam.bench import device_fingerprint, measure, write_report, progress\n"
+        "from edgesam.bench import device_fingerprint, measure, write_report\n"
         "device_fingerprint()\n"
         "heavy = {'torch', 'onnxruntime', 'openvino', 'tensorrt', 'nncf', 'cv2', 'matplotlib'}\n"
         "print(sorted(heavy & (set(sys.modules) - before)))\n"
@@ -184,13 +179,6 @@ def test_rss_probes() -> None:
     assert before is not None and after is not None and after - before > 48
     assert peak_rss_mb() >= after - 1
     del block
-
-
-def test_run_cases_with_plan() -> None:
-    plan = TimingPlan(warmup=0, min_runs=3, min_seconds=0.0, max_runs=3)
-    out = run_cases({"a": lambda: None, "b": lambda: sum(range(100))}, plan=plan,
-                    show_progress=False)
-    assert list(out) == ["a", "b"] and all(s.n == 3 for s in out.values())
 
 
 # --------------------------------------------------------------------------- results
@@ -304,6 +292,25 @@ def test_report_markdown_and_pngs(tmp_path: Path, fingerprint: dict) -> None:
         _check_png(png)
 
 
+def test_report_lists_what_is_still_not_measured(tmp_path: Path, fingerprint: dict) -> None:
+    from edgesam.bench.skips import record_skips
+
+    results = tmp_path / "results"
+    append_rows(results, [_row(fingerprint, stamp="2026-01-02T10:00:00.000Z")])
+    dev = device_id(fingerprint)
+    entry = {"backend": "onnxruntime", "precision": "fp32", "arch": "vit_t", "image_size": 256, "model": None}
+    record_skips(results, dev, [
+        {**entry, "reason": "measured since", "timestamp": "2026-01-01T10:00:00.000Z"},
+        {**entry, "precision": "int8", "reason": "runtime | missing", "timestamp": "2026-01-01T10:00:00.000Z"}])
+    record_skips(results, "other-device", [{**entry, "reason": "no rows there", "timestamp": "2026-01-03T10:00:00Z"}])
+    text = write_report(results, tmp_path / "report", plots=False)[0].read_text()
+    section = text[text.index(f"### Not measured on {dev}"):]
+    assert "| onnxruntime | int8 | vit_t | 256 |  | runtime \\| missing | 2026-01-01 10:00 |" in section
+    assert "measured since" not in text  # a later row of the same combination supersedes its skip
+    assert "### Not measured on other-device" in text and "no rows there" in text
+    assert text.index(f"## {dev}") < text.index(f"### Not measured on {dev}")
+
+
 def test_report_without_results_or_matplotlib(tmp_path: Path, fingerprint: dict) -> None:
     with pytest.raises(ValueError, match="no benchmark results"):
         write_report(tmp_path / "empty", tmp_path / "out")
@@ -318,26 +325,6 @@ def test_report_without_results_or_matplotlib(tmp_path: Path, fingerprint: dict)
     assert not (tmp_path / "out").exists()
     (md,) = write_report(tmp_path / "results", tmp_path / "md_only", plots=False)
     assert md.name == "README.md" and not list(md.parent.glob("*.png"))
-
-
-# --------------------------------------------------------------------------- progress
-
-
-def test_progress_fallback_and_tqdm() -> None:
-    buf = io.StringIO()
-    items = list(progress(["a", "b", "c"], desc="cases", file=buf, use_tqdm=False))
-    assert items == ["a", "b", "c"]
-    assert buf.getvalue().splitlines()[-1].startswith("cases: 3/3")
-    manual = io.StringIO()
-    with progress(total=2, desc="manual", file=manual, use_tqdm=False) as bar:
-        assert isinstance(bar, SimpleProgress)
-        bar.set_postfix_str("encoder")
-        bar.update(2)
-    assert "manual: 2/2" in manual.getvalue() and "encoder" in manual.getvalue()
-    pytest.importorskip("tqdm")
-    out = io.StringIO()
-    assert list(progress(range(4), desc="tq", file=out)) == [0, 1, 2, 3]
-    assert "tq" in out.getvalue() and "4/4" in out.getvalue()
 
 
 def test_quick_plan_is_bounded() -> None:

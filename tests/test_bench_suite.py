@@ -16,10 +16,12 @@ from edgesam.bench.cases import BudgetPlans
 from edgesam.bench.coldstart import measure_cold_start
 from edgesam.metrics import embedding_cosine
 from edgesam.metrics import mask_iou
-from edgesam.bench.skips import load_skips, write_bench_report
+from edgesam.bench.report import write_report
+from edgesam.bench.skips import load_skips
 from edgesam.bench.sources import ModelSource
 from edgesam.bench.suite import SuiteOptions, check_results_dir, run_suite
-from edgesam.bench.variants import DeviceProbe, parse_names, plan_variants, validate_names
+from edgesam.bench.variants import (DEFAULT_PRECISIONS, DeviceProbe, parse_names, plan_variants, resolve_grid,
+                                    validate_names)
 from edgesam.cli import main
 from edgesam.io import read_image
 
@@ -65,6 +67,20 @@ def test_unknown_backend_or_precision_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown precision.*'int4'"):
         plan_variants(["onnxruntime"], ["fp32", "int4"], has_torch_weights=True, availability=ALL_UP)
     assert parse_names(["onnxruntime,openvino", "torch", "openvino"]) == ("onnxruntime", "openvino", "torch")
+
+
+def test_presets_give_their_grid_and_named_flags_win() -> None:
+    from edgesam.runtimes.registry import BACKENDS
+
+    assert resolve_grid() == (tuple(BACKENDS), DEFAULT_PRECISIONS)
+    assert resolve_grid("int8") == (("onnxruntime", "openvino"), ("fp32", "int8"))
+    assert resolve_grid("runtimes-fp32") == (("torch", "onnxruntime", "openvino"), ("fp32", "bf16"))
+    assert resolve_grid("int8", None, ("int8",)) == (("onnxruntime", "openvino"), ("int8",))
+    assert resolve_grid("runtimes-fp32", ("openvino",)) == (("openvino",), ("fp32", "bf16"))
+    with pytest.raises(ValueError, match="unknown preset 'x'; known: runtimes-fp32, int8"):
+        resolve_grid("x")
+    with pytest.raises(ValueError, match="unknown backend"):
+        resolve_grid("int8", ("tpu",))
 
 
 def test_precision_rules_skip_with_reasons() -> None:
@@ -132,6 +148,11 @@ def test_cli_rejects_unknown_names_before_measuring(tmp_path: Path, capsys: pyte
     assert "unknown backend(s) 'tpu'" in capsys.readouterr().err
     assert main(["bench", "--arch", "vit_t", "--precisions", "fp8", "--results-dir", str(tmp_path)]) == 2
     assert "unknown precision(s) 'fp8'" in capsys.readouterr().err
+    assert main(["bench", "--arch", "vit_t", "--preset", "fastest", "--results-dir", str(tmp_path)]) == 2
+    assert "unknown preset 'fastest'; known: runtimes-fp32, int8" in capsys.readouterr().err
+    assert main(["bench", "--arch", "vit_t", "--preset", "int8", "--precisions", "fp8",
+                 "--results-dir", str(tmp_path)]) == 2  # explicit flags win over the preset's grid
+    assert "unknown precision(s) 'fp8'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -171,6 +192,21 @@ def test_rows_carry_fingerprint_speedup_and_fidelity(run) -> None:
     assert [r.config.key() for r in stored] == [r.config.key() for r in result.rows]
 
 
+def test_progress_bar_names_each_phase(source: ModelSource,
+                                     capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("tqdm")
+    no_children = BudgetPlans(timing=ONE_RUN, first_mask=ONE_RUN, everything=ONE_RUN, everything_points=0,
+                              cold_start_runs=0, fidelity_images=1)
+    options = SuiteOptions(backends=("onnxruntime",), precisions=("fp32", "fp16"), budget=no_children,
+                           image_hw=(60, 80), threads=1, show_progress=True)
+    said: list[str] = []
+    result = run_suite(source, options, log=said.append)
+    err = capsys.readouterr().err
+    assert [r.config.precision for r in result.rows] == ["fp32"] and result.files == []
+    assert "bench: 100%" in err and "6/6" in err and "onnxruntime fp32: decoders" in err
+    assert [s.precision for s in result.skipped] == ["fp16"] and said == []
+
+
 def test_cold_start_memory_is_the_child_s_own(source: ModelSource) -> None:
     """The child's peak RSS must not inherit the (large) benchmark process's high-water mark."""
     ballast = np.ones(2**27, dtype=np.float64)  # 1 GiB resident in this process
@@ -192,7 +228,7 @@ def test_missing_backend_is_skipped_with_its_reason_in_the_report(run, tmp_path:
     assert device == result.rows[0].device_id
     assert {(e["backend"], e["precision"]) for e in entries} == {
         ("tensorrt", "fp32"), ("tensorrt", "int8"), ("torch", "int8"), ("onnxruntime", "int8")}
-    paths = write_bench_report(results_dir, tmp_path / "report", plots=False)
+    paths = write_report(results_dir, tmp_path / "report", plots=False)
     text = paths[0].read_text()
     assert "Not measured on" in text and "edgesam[tensorrt]" in text
     assert "| torch | fp32 | vit_t | 256 |" in text

@@ -1,4 +1,4 @@
-"""Benchmark harness infrastructure: device fingerprints, timing, JSONL results, reports.
+"""Benchmark harness: device fingerprints, timing, JSONL results, reports, the suite.
 
 Numpy-only at import time; matplotlib (report plots) and tqdm (progress) load lazily.
 
@@ -9,48 +9,15 @@ Numpy-only at import time; matplotlib (report plots) and tqdm (progress) load la
                                        image_size=1024, threads=2), {"encoder": stats})
     append_rows("benchmarks/results", [row])
     write_report("benchmarks/results", "benchmarks/report")
+
+The whole suite (every backend x precision of one model) is `edgesam.bench.suite.run_suite`.
 """
 
 from .device import device_fingerprint, device_id
-from .progress import progress
 from .report import write_report
-from .results import (
-    BenchConfig,
-    ResultRow,
-    ResultsDirError,
-    append_rows,
-    compute_speedup,
-    load_rows,
-)
-from .runner import run_case, run_cases
-from .timing import (
-    FULL_PLAN,
-    QUICK_PLAN,
-    TimingPlan,
-    TimingStats,
-    current_rss_mb,
-    measure,
-    peak_rss_mb,
-)
+from .results import BenchConfig, ResultRow, ResultsDirError, append_rows, compute_speedup, load_rows
+from .timing import FULL_PLAN, QUICK_PLAN, TimingPlan, TimingStats, current_rss_mb, measure, peak_rss_mb
 
-__all__ = [
-    "FULL_PLAN",
-    "QUICK_PLAN",
-    "BenchConfig",
-    "ResultRow",
-    "ResultsDirError",
-    "TimingPlan",
-    "TimingStats",
-    "append_rows",
-    "compute_speedup",
-    "current_rss_mb",
-    "device_fingerprint",
-    "device_id",
-    "load_rows",
-    "measure",
-    "peak_rss_mb",
-    "progress",
-    "run_case",
-    "run_cases",
-    "write_report",
-]
+__all__ = ["FULL_PLAN", "QUICK_PLAN", "BenchConfig", "ResultRow", "ResultsDirError", "TimingPlan", "TimingStats",
+           "append_rows", "compute_speedup", "current_rss_mb", "device_fingerprint", "device_id", "load_rows",
+           "measure", "peak_rss_mb", "write_report"]

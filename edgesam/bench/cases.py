@@ -47,27 +47,18 @@ class BudgetPlans:
     fidelity_images: int
 
 
+_ONCE = TimingPlan(warmup=0, min_runs=1, min_seconds=0.0, max_runs=1)
 #: Smoke-test budget (``--quick``): every path runs, numbers are rough.
-QUICK_BUDGET = BudgetPlans(
-    timing=QUICK_PLAN,
-    first_mask=TimingPlan(warmup=1, min_runs=2, min_seconds=0.0, max_runs=2),
-    everything=TimingPlan(warmup=0, min_runs=1, min_seconds=0.0, max_runs=1),
-    everything_points=8, cold_start_runs=1, fidelity_images=1,
-)
+QUICK_BUDGET = BudgetPlans(QUICK_PLAN, TimingPlan(warmup=1, min_runs=2, min_seconds=0.0, max_runs=2), _ONCE,
+                           everything_points=8, cold_start_runs=1, fidelity_images=1)
 #: Smallest budget that still runs every case (``edgesam demo --quick``, tests).
-SMOKE_BUDGET = BudgetPlans(
-    timing=TimingPlan(warmup=1, min_runs=2, min_seconds=0.0, max_runs=2),
-    first_mask=TimingPlan(warmup=1, min_runs=1, min_seconds=0.0, max_runs=1),
-    everything=TimingPlan(warmup=0, min_runs=1, min_seconds=0.0, max_runs=1),
-    everything_points=4, cold_start_runs=1, fidelity_images=1,
-)
+SMOKE_BUDGET = BudgetPlans(TimingPlan(warmup=1, min_runs=2, min_seconds=0.0, max_runs=2),
+                           TimingPlan(warmup=1, min_runs=1, min_seconds=0.0, max_runs=1), _ONCE,
+                           everything_points=4, cold_start_runs=1, fidelity_images=1)
 #: Budget for numbers that go into the history.
-FULL_BUDGET = BudgetPlans(
-    timing=FULL_PLAN,
-    first_mask=TimingPlan(warmup=1, min_runs=5, min_seconds=2.0, max_runs=50),
-    everything=TimingPlan(warmup=1, min_runs=3, min_seconds=0.0, max_runs=3),
-    everything_points=16, cold_start_runs=3, fidelity_images=3,
-)
+FULL_BUDGET = BudgetPlans(FULL_PLAN, TimingPlan(warmup=1, min_runs=5, min_seconds=2.0, max_runs=50),
+                          TimingPlan(warmup=1, min_runs=3, min_seconds=0.0, max_runs=3),
+                          everything_points=16, cold_start_runs=3, fidelity_images=3)
 
 
 def model_input(backend: Any, image: np.ndarray) -> np.ndarray:
@@ -78,14 +69,6 @@ def model_input(backend: Any, image: np.ndarray) -> np.ndarray:
     mean = np.asarray(backend.pixel_mean, dtype=np.float32).reshape(3)
     std = np.asarray(backend.pixel_std, dtype=np.float32).reshape(3)
     return normalize_and_pad(resize_longest_side(image, size), mean, std, size)
-
-
-def _everything_available() -> bool:
-    try:
-        from edgesam.everything import SamAutomaticMaskGenerator  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def time_cases(predictor: Any, work: Workload, budget: BudgetPlans,
@@ -109,13 +92,12 @@ def time_cases(predictor: Any, work: Workload, budget: BudgetPlans,
     step("first_mask")
     out["first_mask"] = budget.first_mask.measure(first_mask)
     step("decoders")
-    out["decode_point"] = budget.timing.measure(
-        lambda: predictor.predict(point_coords=pt, point_labels=lbl, multimask_output=True))
-    out["decode_box"] = budget.timing.measure(
-        lambda: predictor.predict(box=work.box, multimask_output=False))
-    out["decode_box16"] = budget.timing.measure(
-        lambda: predictor.predict_batch(boxes=work.boxes, multimask_output=False))
-    if budget.everything_points > 0 and _everything_available():
+    out["decode_point"] = budget.timing.measure(lambda: predictor.predict(point_coords=pt, point_labels=lbl,
+                                                                          multimask_output=True))
+    out["decode_box"] = budget.timing.measure(lambda: predictor.predict(box=work.box, multimask_output=False))
+    out["decode_box16"] = budget.timing.measure(lambda: predictor.predict_batch(boxes=work.boxes,
+                                                                                multimask_output=False))
+    if budget.everything_points > 0:
         from edgesam.everything import SamAutomaticMaskGenerator
 
         step("everything")

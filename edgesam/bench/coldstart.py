@@ -1,10 +1,11 @@
 """Open a predictor for one benchmark variant, and time a cold start in a fresh process.
 
 `open_predictor(spec)` is the one place that turns a variant spec (a JSON-ready dict) into a
-`SamPredictor`; the in-process suite and the cold-start child both use it, so both measure the
-same thing. `measure_cold_start` runs ``python -m edgesam.bench.coldstart`` once per run: the
-child reads the sample image, then times importing the runtime, loading the model and
-producing the first mask (``set_image`` + one click), and reports that time and its peak RSS.
+`SamPredictor`; the in-process suite and the fresh-process children (`run_child`: this cold start,
+`edgesam.bench.memory`'s RSS) use it, so all measure the same thing. `measure_cold_start` runs
+``python -m edgesam.bench.coldstart`` once per run: the child reads the sample image, then times
+importing the runtime, loading the model and producing the first mask (``set_image`` + one click),
+and reports that time and its peak RSS.
 
 Spec keys: ``backend``, ``precision``, ``threads`` (int or None), ``options`` (backend
 constructor keywords), and ``checkpoint`` (torch) or ``bundle`` (others).
@@ -18,14 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from .timing import TimingStats, peak_rss_mb
+from .timing import TimingStats, process_peak_rss_mb
 
-__all__ = ["ColdStart", "child_env", "measure_cold_start", "open_predictor", "process_peak_rss_mb", "thread_options"]
+__all__ = ["ColdStart", "child_env", "measure_cold_start", "open_predictor", "process_peak_rss_mb", "run_child",
+           "thread_options"]
 
 
 def child_env(spec: Mapping[str, Any]) -> dict[str, str]:
@@ -80,19 +83,36 @@ def open_predictor(spec: Mapping[str, Any]) -> Any:
     return SamPredictor(load_backend(spec["bundle"], backend=backend, **options))
 
 
+@dataclass(frozen=True)
 class ColdStart:
-    """Result of `measure_cold_start`.
+    """Result of `measure_cold_start`: load + first mask (`total`) and import + model load (`load`)
+    per run in ms, and the largest peak resident set size over the runs (MiB)."""
 
-    Attributes:
-        total: load + first mask per run (ms).
-        load: import + model load per run (ms).
-        peak_rss_mb: largest peak resident set size over the runs (MiB).
+    total: TimingStats
+    load: TimingStats
+    peak_rss_mb: float | None
+
+
+def run_child(module: str, job: Mapping[str, Any], *, what: str, timeout: float = 600.0) -> dict[str, Any]:
+    """Run ``python -m <module> <job.json>`` in a fresh process (`child_env` of `job`) and return
+    the last JSON object it printed.
+
+    Raises:
+        RuntimeError: the child failed or timed out; the message names `what` and holds its last stderr lines.
     """
-
-    def __init__(self, total: TimingStats, load: TimingStats, peak_rss_mb: float | None) -> None:
-        self.total = total
-        self.load = load
-        self.peak_rss_mb = peak_rss_mb
+    with tempfile.TemporaryDirectory(prefix="edgesam-child-") as tmp:
+        path = Path(tmp) / "job.json"
+        path.write_text(json.dumps(dict(job)))
+        try:
+            proc = subprocess.run([sys.executable, "-m", module, str(path)], capture_output=True, text=True,
+                                  env=child_env(job), timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"{what} timed out after {timeout:.0f} s") from exc
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}): {tail}")
+    return json.loads(lines[-1])
 
 
 def measure_cold_start(spec: Mapping[str, Any], image: np.ndarray, point: np.ndarray, *,
@@ -104,50 +124,15 @@ def measure_cold_start(spec: Mapping[str, Any], image: np.ndarray, point: np.nda
     """
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
-    env = child_env(spec)
-    totals, loads, peaks = [], [], []
     with tempfile.TemporaryDirectory(prefix="edgesam-cold-") as tmp:
         np.save(Path(tmp) / "image.npy", np.ascontiguousarray(image))
         job = {**dict(spec), "image": str(Path(tmp) / "image.npy"),
                "point": np.asarray(point, dtype=np.float32).reshape(-1, 2).tolist()}
-        (Path(tmp) / "spec.json").write_text(json.dumps(job))
-        cmd = [sys.executable, "-m", "edgesam.bench.coldstart", str(Path(tmp) / "spec.json")]
-        for _ in range(runs):
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                                      timeout=timeout)
-            except subprocess.TimeoutExpired as exc:
-                raise RuntimeError(f"cold start of {spec['backend']} timed out after "
-                                   f"{timeout:.0f} s") from exc
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            if proc.returncode != 0 or not lines:
-                tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
-                raise RuntimeError(f"cold start of {spec['backend']} {spec.get('precision')} "
-                                   f"failed (exit {proc.returncode}): {tail}")
-            out = json.loads(lines[-1])
-            totals.append(out["total_ms"])
-            loads.append(out["load_ms"])
-            if out.get("peak_rss_mb") is not None:
-                peaks.append(out["peak_rss_mb"])
-    return ColdStart(TimingStats.from_samples(totals), TimingStats.from_samples(loads),
-                     max(peaks) if peaks else None)
-
-
-def process_peak_rss_mb() -> float | None:
-    """Peak resident set size of this process image in MiB.
-
-    Reads ``VmHWM`` from /proc/self/status: it starts afresh at exec, whereas ``ru_maxrss``
-    keeps the high-water mark of the process that forked us (the whole benchmark). Falls
-    back to ``ru_maxrss`` where /proc is missing.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
-    return peak_rss_mb()
+        what = f"cold start of {spec['backend']} {spec.get('precision')}"
+        outs = [run_child("edgesam.bench.coldstart", job, what=what, timeout=timeout) for _ in range(runs)]
+    peaks = [o["peak_rss_mb"] for o in outs if o.get("peak_rss_mb") is not None]
+    return ColdStart(TimingStats.from_samples([o["total_ms"] for o in outs]),
+                     TimingStats.from_samples([o["load_ms"] for o in outs]), max(peaks) if peaks else None)
 
 
 def _child(spec_path: str) -> int:

@@ -22,15 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "FINGERPRINT_KEYS",
-    "ISA_FLAGS",
-    "device_fingerprint",
-    "device_id",
-    "hardware_fingerprint",
-    "parse_cpuinfo",
-    "parse_nvidia_smi_csv",
-]
+__all__ = ["FINGERPRINT_KEYS", "ISA_FLAGS", "device_fingerprint", "device_id", "hardware_fingerprint",
+           "parse_cpuinfo", "parse_nvidia_smi_csv"]
 
 #: Top-level keys of every fingerprint.
 FINGERPRINT_KEYS: tuple[str, ...] = (
@@ -48,15 +41,12 @@ ISA_FLAGS: tuple[str, ...] = (
 # Output-name -> candidate distribution names (first installed one wins).
 _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "numpy": ("numpy",),
-    "opencv": ("opencv-python", "opencv-python-headless", "opencv-contrib-python",
-               "opencv-contrib-python-headless"),
+    "opencv": ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless"),
     "onnx": ("onnx",),
-    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino",
-                    "onnxruntime-directml", "onnxruntime-qnn"),
-    "openvino": ("openvino",),
-    "torch": ("torch",),
-    "tensorrt": ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11"),
-    "nncf": ("nncf",),
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
+                    "onnxruntime-qnn"),
+    "openvino": ("openvino",), "torch": ("torch",),
+    "tensorrt": ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11"), "nncf": ("nncf",),
 }
 # Output-name -> import name, used only when no distribution metadata exists (e.g. apt installs).
 _MODULES: dict[str, str] = {"opencv": "cv2"}
@@ -81,8 +71,7 @@ def _read_text(path: str | Path) -> str | None:
 def _run(cmd: list[str], timeout: float = 5.0, cwd: Path | None = None) -> str | None:
     """Run a command; return stripped stdout on success, None on any failure or timeout."""
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                              check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
@@ -107,11 +96,7 @@ def parse_cpuinfo(text: str) -> list[dict[str, str]]:
 
 
 def _first(blocks: list[dict[str, str]], key: str) -> str | None:
-    for block in blocks:
-        value = block.get(key)
-        if value:
-            return value
-    return None
+    return next((block[key] for block in blocks if block.get(key)), None)
 
 
 # --------------------------------------------------------------------------- CPU
@@ -161,19 +146,13 @@ def _physical_cores(blocks: list[dict[str, str]]) -> int | None:
 
 def _cpu_quota() -> float | None:
     """CPUs granted by the cgroup CPU quota (v2 cpu.max or v1 cfs), None when unlimited."""
-    text = _read_text("/sys/fs/cgroup/cpu.max")
+    text = _read_text("/sys/fs/cgroup/cpu.max")  # v2: "max 100000" or "200000 100000"
     if text and len(text.split()) == 2:
         quota, period = text.split()
-        if quota.isdigit() and period.isdigit() and int(period) > 0:
-            return int(quota) / int(period)
-        return None
-    quota_v1 = _read_text("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
-    period_v1 = _read_text("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
-    if quota_v1 and period_v1:
-        q, p = int(quota_v1.strip()), int(period_v1.strip())
-        if q > 0 and p > 0:
-            return q / p
-    return None
+    else:
+        quota, period = (_read_text(f"/sys/fs/cgroup/cpu/cpu.cfs_{k}_us") or "" for k in ("quota", "period"))
+    quota, period = quota.strip(), period.strip()
+    return int(quota) / int(period) if quota.isdigit() and period.isdigit() and int(period) > 0 else None
 
 
 def _usable_cpus(logical: int, quota: float | None) -> int:
@@ -202,24 +181,16 @@ def _isa(blocks: list[dict[str, str]]) -> list[str]:
 def _cpu_info() -> dict[str, Any]:
     blocks = parse_cpuinfo(_read_text("/proc/cpuinfo") or "")
     vendor = _first(blocks, "vendor_id")
-    microarch = None
-    family, model = _first(blocks, "cpu family"), _first(blocks, "model")
-    if vendor == "AuthenticAMD" and family and model and family.isdigit() and model.isdigit():
-        microarch = _amd_microarch(int(family), int(model))
+    family, model = _first(blocks, "cpu family") or "", _first(blocks, "model") or ""
+    amd = vendor == "AuthenticAMD" and family.isdigit() and model.isdigit()
+    microarch = _amd_microarch(int(family), int(model)) if amd else None
     logical = os.cpu_count() or 1
     quota = _cpu_quota()
     governor = _read_text("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-    return {
-        "model": _cpu_model(blocks),
-        "vendor": vendor or _first(blocks, "CPU implementer"),
-        "microarch": microarch,
-        "physical_cores": _physical_cores(blocks) or logical,
-        "logical_cpus": logical,
-        "usable_cpus": _usable_cpus(logical, quota),
-        "cpu_quota": quota,
-        "isa": _isa(blocks),
-        "governor": governor.strip() if governor else None,
-    }
+    return {"model": _cpu_model(blocks), "vendor": vendor or _first(blocks, "CPU implementer"),
+            "microarch": microarch, "physical_cores": _physical_cores(blocks) or logical, "logical_cpus": logical,
+            "usable_cpus": _usable_cpus(logical, quota), "cpu_quota": quota, "isa": _isa(blocks),
+            "governor": governor.strip() if governor else None}
 
 
 def _ram_total_mb() -> float | None:
@@ -241,12 +212,8 @@ def _ram_total_mb() -> float | None:
 
 def parse_nvidia_smi_csv(text: str) -> list[dict[str, str]]:
     """Parse ``nvidia-smi --query-gpu=name,driver_version --format=csv,noheader`` output."""
-    gpus = []
-    for line in text.splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) >= 2 and parts[0]:
-            gpus.append({"name": parts[0], "driver_version": parts[1]})
-    return gpus
+    rows = ([p.strip() for p in line.split(",")] for line in text.splitlines())
+    return [{"name": r[0], "driver_version": r[1]} for r in rows if len(r) >= 2 and r[0]]
 
 
 def _gpus() -> tuple[list[dict[str, str]], str | None]:
@@ -269,11 +236,8 @@ def _jetson() -> dict[str, str | None] | None:
     power = _run(["nvpmodel", "-q"])
     match = re.search(r"Power Mode:\s*(\S+)", power or "")
     l4t = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", release or "")
-    return {
-        "model": model or None,
-        "power_mode": match.group(1) if match else None,
-        "l4t": f"{l4t.group(1)}.{l4t.group(2)}" if l4t else None,
-    }
+    return {"model": model or None, "power_mode": match.group(1) if match else None,
+            "l4t": f"{l4t.group(1)}.{l4t.group(2)}" if l4t else None}
 
 
 # --------------------------------------------------------------------------- software
@@ -339,22 +303,11 @@ def device_fingerprint() -> dict[str, Any]:
     """
     gpus, cuda = _gpus()
     commit, dirty = _git_info()
-    return {
-        "schema": 1,
-        "cpu": _cpu_info(),
-        "ram_total_mb": _ram_total_mb(),
-        "gpus": gpus,
-        "cuda_version": cuda,
-        "jetson": _jetson(),
-        "os": platform.platform(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "packages": _package_versions(),
-        "edgesam_version": _edgesam_version(),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "thread_env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
-    }
+    return {"schema": 1, "cpu": _cpu_info(), "ram_total_mb": _ram_total_mb(), "gpus": gpus, "cuda_version": cuda,
+            "jetson": _jetson(), "os": platform.platform(), "machine": platform.machine(),
+            "python": platform.python_version(), "packages": _package_versions(),
+            "edgesam_version": _edgesam_version(), "git_commit": commit, "git_dirty": dirty,
+            "thread_env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ}}
 
 
 def hardware_fingerprint() -> dict[str, Any]:

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from edgesam.bench.coldstart import child_env
-from edgesam.bench.timing import current_rss_mb, peak_rss_mb
+from edgesam.bench.coldstart import run_child
+from edgesam.bench.timing import current_rss_mb, peak_rss_mb, process_peak_rss_mb
 
 __all__ = ["RssFigures", "measure_rss", "measure_rss_spec", "process_rss_mb", "rss_metrics"]
 
@@ -119,20 +117,8 @@ def measure_rss_spec(spec: Mapping[str, Any], *, image_size: tuple[int, int] = (
     if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
         raise ValueError(f"calls must be an int >= 1, got {calls!r}")
     h, w = _check_image_size(image_size)
-    env = child_env(spec)
-    with tempfile.TemporaryDirectory(prefix="edgesam-rss-") as tmp:
-        job = Path(tmp) / "spec.json"
-        job.write_text(json.dumps({**dict(spec), "image_hw": [h, w], "calls": calls}))
-        cmd = [sys.executable, "-m", "edgesam.bench.memory", str(job)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise RuntimeError(f"RSS measurement of {spec['backend']} timed out after {timeout:.0f} s") from exc
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
-        raise RuntimeError(f"RSS measurement of {spec['backend']} failed (exit {proc.returncode}): {tail}")
-    out = json.loads(lines[-1])
+    out = run_child("edgesam.bench.memory", {**dict(spec), "image_hw": [h, w], "calls": calls},
+                    what=f"RSS measurement of {spec['backend']}", timeout=timeout)
     out["per_call_mb"] = tuple(out["per_call_mb"])
     return RssFigures(**out)
 
@@ -159,7 +145,7 @@ def _child(spec_path: str) -> int:
     import cv2  # noqa: F401 - part of the predictor's footprint
     import numpy as np
 
-    from edgesam.bench.coldstart import open_predictor, process_peak_rss_mb
+    from edgesam.bench.coldstart import open_predictor
 
     module = _RUNTIME_MODULES.get(backend)
     if module is not None:

@@ -41,20 +41,11 @@ def short_labels(configs: Sequence[BenchConfig]) -> dict[tuple[Any, ...], str]:
         ("quick", lambda c: "(quick)" if c.quick else None),
     ]
     varying = [getter for _, getter in fields if len({getter(c) for c in configs}) > 1]
-    labels = {}
-    for c in configs:
-        extra = [getter(c) for getter in varying]
-        labels[c.key()] = " ".join([c.backend, c.precision] + [e for e in extra if e])
-    return labels
+    return {c.key(): " ".join([c.backend, c.precision] + [e for e in (g(c) for g in varying) if e]) for c in configs}
 
 
 def _timing_metrics(rows: Sequence[ResultRow]) -> list[str]:
-    names: list[str] = []
-    for row in rows:
-        for name, value in row.metrics.items():
-            if isinstance(value, TimingStats) and name not in names:
-                names.append(name)
-    return names
+    return list(dict.fromkeys(n for r in rows for n, v in r.metrics.items() if isinstance(v, TimingStats)))
 
 
 def _precision_colors(rows: Sequence[ResultRow]) -> dict[str, Any]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
@@ -20,18 +22,8 @@ from typing import Any, Iterable, Mapping, Union
 from .device import device_fingerprint, device_id as make_device_id
 from .timing import TimingStats
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "BenchConfig",
-    "Metric",
-    "ResultRow",
-    "ResultsDirError",
-    "append_rows",
-    "compute_speedup",
-    "load_rows",
-    "parse_timestamp",
-    "utc_now_iso",
-]
+__all__ = ["SCHEMA_VERSION", "BenchConfig", "Metric", "ResultRow", "ResultsDirError", "append_rows",
+           "check_results_dir", "compute_speedup", "load_rows", "parse_timestamp", "utc_now_iso"]
 
 SCHEMA_VERSION = 1
 Metric = Union[TimingStats, float, int]
@@ -40,6 +32,29 @@ _SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 class ResultsDirError(OSError):
     """The results folder (or a file in it) cannot be created, written or read."""
+
+
+def _dir_error(exc: OSError, what: str, path: Path) -> ResultsDirError:
+    return ResultsDirError(exc.errno, f"{what} {str(path)!r}: {exc.strerror or exc}", str(path))
+
+
+def check_results_dir(path: str | os.PathLike[str]) -> Path:
+    """Create `path` if needed and prove it is writable, before any measuring starts.
+
+    Raises:
+        ResultsDirError: it is a file, cannot be created, or cannot be written.
+    """
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise ResultsDirError(f"results path {str(root)!r} exists and is not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise ResultsDirError(exc.errno, f"results folder {str(root)!r} is not writable: {exc.strerror or exc}. "
+                              "Pass --results-dir with a writable folder", str(root)) from exc
+    return root
 
 
 def utc_now_iso() -> str:
@@ -85,16 +100,14 @@ class BenchConfig:
     def label(self) -> str:
         """Short human label, e.g. ``onnxruntime int8 vit_t 1024px 2t (quick)``."""
         parts = [self.backend, self.precision, self.arch, f"{self.image_size}px"]
-        if self.threads is not None:
-            parts.append(f"{self.threads}t")
+        parts += [f"{self.threads}t"] if self.threads is not None else []
         parts += [f"{k}={v}" for k, v in sorted(self.extra.items())]
         return " ".join(parts) + (" (quick)" if self.quick else "")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"backend": self.backend, "precision": self.precision, "arch": self.arch,
-                "image_size": int(self.image_size), "threads": self.threads,
-                "quick": bool(self.quick), "extra": dict(self.extra)}
+        return {**asdict(self), "image_size": int(self.image_size), "quick": bool(self.quick),
+                "extra": dict(self.extra)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BenchConfig":
@@ -199,10 +212,8 @@ class ResultRow:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ResultRow":
         """Inverse of `to_dict`."""
-        metrics: dict[str, Metric] = {}
-        for name, value in (data.get("metrics") or {}).items():
-            metrics[name] = (TimingStats.from_dict(value) if TimingStats.is_stats_dict(value)
-                             else value)
+        metrics = {name: TimingStats.from_dict(value) if TimingStats.is_stats_dict(value) else value
+                   for name, value in (data.get("metrics") or {}).items()}
         return cls(config=BenchConfig.from_dict(data["config"]), metrics=metrics,
                    device_id=data["device_id"], device=dict(data.get("device") or {}),
                    timestamp=data["timestamp"], fidelity=dict(data.get("fidelity") or {}),
@@ -235,8 +246,7 @@ def append_rows(results_dir: str | Path,
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ResultsDirError(exc.errno, f"cannot create results folder {str(root)!r}: "
-                              f"{exc.strerror or exc}", str(root)) from exc
+        raise _dir_error(exc, "cannot create results folder", root) from exc
     written: list[Path] = []
     for dev, lines in by_device.items():
         path = root / f"{dev}.jsonl"
@@ -244,8 +254,7 @@ def append_rows(results_dir: str | Path,
             with path.open("a", encoding="utf-8") as fh:
                 fh.write("\n".join(lines) + "\n")
         except OSError as exc:
-            raise ResultsDirError(exc.errno, f"cannot write results file {str(path)!r}: "
-                                  f"{exc.strerror or exc}", str(path)) from exc
+            raise _dir_error(exc, "cannot write results file", path) from exc
         written.append(path)
     return written
 
@@ -266,9 +275,7 @@ def load_rows(results_dir: str | Path, *, device_id: str | None = None) -> list[
         raise ResultsDirError(f"results path {str(root)!r} is not a folder")
     paths = [root / f"{device_id}.jsonl"] if device_id else sorted(root.glob("*.jsonl"))
     rows: list[ResultRow] = []
-    for path in paths:
-        if not path.exists():
-            continue
+    for path in (p for p in paths if p.exists()):
         with path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():

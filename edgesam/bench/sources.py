@@ -16,14 +16,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["ModelSource", "default_work_dir", "file_sizes_mb", "gate_options", "int8_bundle",
-           "prepare_source", "quantized_ops"]
+__all__ = ["ModelSource", "default_work_dir", "file_sizes_mb", "gate_options", "int8_bundle", "prepare_source",
+           "quantized_ops"]
 
 Log = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
     return None
+
+
+def _cached(folder: Path, log: Log, what: str) -> Any:
+    """The bundle in `folder` when it is there and loads, else None (saying why it is not reused)."""
+    from edgesam.export import BundleError, load_bundle
+
+    if not (folder / "edgesam.json").is_file():
+        return None
+    try:
+        return load_bundle(folder)
+    except BundleError as exc:
+        log(f"cached {what} {folder} is unusable ({exc}); making it again")
+        return None
 
 
 def default_work_dir() -> Path:
@@ -92,21 +105,16 @@ def _resolve_checkpoint(text: str) -> tuple[Path, str]:
 
 def _export_cached(checkpoint: Path, name: str, work_dir: Path, log: Log) -> tuple[Path, str, int]:
     """The fp32 bundle of `checkpoint` under `work_dir`, exported on first use."""
-    from edgesam.export import BundleError, load_bundle
+    from edgesam.export import export_bundle, load_bundle
     from edgesam.export.bundle import sha256_file
     from edgesam.export.io_spec import DECODER_GRAPH
 
-    key = sha256_file(checkpoint)[:12]
-    folder = work_dir / f"{name}-{key}" / "fp32"
-    if (folder / "edgesam.json").is_file():
-        try:
-            bundle = load_bundle(folder)
-            if bundle.metadata.get("decoder_graph") == DECODER_GRAPH:
-                return folder, bundle.arch, bundle.image_size
-            log(f"cached bundle {folder} has an older decoder graph; exporting again")
-        except BundleError as exc:
-            log(f"cached bundle {folder} is unusable ({exc}); exporting again")
-    from edgesam.export import export_bundle
+    folder = work_dir / f"{name}-{sha256_file(checkpoint)[:12]}" / "fp32"
+    bundle = _cached(folder, log, "bundle")
+    if bundle is not None and bundle.metadata.get("decoder_graph") == DECODER_GRAPH:
+        return folder, bundle.arch, bundle.image_size
+    if bundle is not None:
+        log(f"cached bundle {folder} has an older decoder graph; exporting again")
 
     log(f"exporting {checkpoint} -> {folder} (once; later runs reuse it)")
     export_bundle(checkpoint, folder, overwrite=True)
@@ -154,7 +162,7 @@ def prepare_source(*, bundle: str | os.PathLike[str] | None = None,
     return ModelSource(name=name, arch=got_arch, image_size=size, bundle=folder, checkpoint=path)
 
 
-_FAILED: dict[tuple[Path, str], Exception] = {}
+_FAILED: dict[tuple[Path, str], Exception] = {}  # quantizations that failed in this process
 
 
 def gate_options(source: ModelSource) -> dict[str, Any]:
@@ -176,20 +184,13 @@ def int8_bundle(source: Path, backend: str, *, work_dir: str | os.PathLike[str] 
     `work_dir` when that folder is not writable), so a re-exported fp32 bundle is quantized
     again. Extra keywords go to ``quantize_bundle``.
     """
-    from edgesam.export import BundleError, load_bundle
-
     name = f"{source.name}.int8-{backend}-{_metadata_key(source)}"
-    candidates = [source.parent / name]
+    beside = source.parent / name
     fallback = (Path(work_dir) if work_dir is not None else default_work_dir()) / "int8" / name
-    candidates.append(fallback)
-    for folder in candidates:
-        if (folder / "edgesam.json").is_file():
-            try:
-                load_bundle(folder)
-                return folder
-            except BundleError as exc:
-                log(f"cached INT8 bundle {folder} is unusable ({exc}); quantizing again")
-    target = candidates[0] if os.access(source.parent, os.W_OK) else fallback
+    for folder in (beside, fallback):
+        if _cached(folder, log, "INT8 bundle") is not None:
+            return folder
+    target = beside if os.access(source.parent, os.W_OK) else fallback
     attempt = (target, json.dumps(quantize_options, sort_keys=True, default=str))
     if attempt in _FAILED:  # tried in this process already: do not spend the time twice
         raise _FAILED[attempt]

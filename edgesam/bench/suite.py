@@ -9,18 +9,16 @@
 Per variant (see `edgesam.bench.variants`): the timed cases of `edgesam.bench.cases`, a cold
 start and peak RSS measured in fresh processes (`edgesam.bench.coldstart`), baseline / steady /
 peak RSS over repeated set_image + predict in a fresh runtime-only process
-(`edgesam.bench.memory`), model file sizes,
-and fidelity against the reference (torch fp32; without torch weights, the backend's own fp32).
-The torch fp32 baseline runs first, in the same run, so every row carries its speed-up.
-Unavailable combinations are skipped with a reason; a combination that fails is recorded as
-failed; neither stops the run.
+(`edgesam.bench.memory`), model file sizes, and fidelity against the reference (torch fp32;
+without torch weights, the backend's own fp32). The torch fp32 baseline runs first, in the same
+run, so every row carries its speed-up. Unavailable combinations are skipped with a reason; a
+combination that fails is recorded as failed; neither stops the run.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,19 +28,18 @@ from .coldstart import measure_cold_start, open_predictor
 from .device import device_fingerprint, device_id
 from .fidelity import Outputs, collect_outputs
 from .memory import rss_metrics
-from .progress import progress
-from .results import Metric, ResultRow, ResultsDirError, append_rows, utc_now_iso
+from .results import Metric, ResultRow, append_rows, check_results_dir, utc_now_iso
 from .rowmaker import RowMaker
 from .skips import record_skips
-from .timing import pin_torch_threads, restore_torch_threads
 from .sources import ModelSource, file_sizes_mb, gate_options, int8_bundle, quantized_ops
+from .timing import pin_torch_threads, restore_torch_threads
 from .variants import DEFAULT_PRECISIONS, Skipped, Variant, plan_variants
 from .workload import Workload, make_workload
 
 __all__ = ["SuiteOptions", "SuiteResult", "check_results_dir", "run_suite"]
 
 Log = Callable[[str], None]
-_PHASES = 6  # prepare, encoder, first_mask, decoders, everything/fidelity, cold start
+_PHASES = ("prepare", "encoder", "first_mask", "decoders", "everything", "cold start")
 
 
 @dataclass(frozen=True)
@@ -57,7 +54,7 @@ class SuiteOptions:
         budget: explicit budget, overriding `quick`'s choice (tests use tiny ones).
         image_hw: (height, width) of the sample scene.
         work_dir: cache for INT8 bundles when the fp32 bundle's folder is not writable.
-        show_progress: draw a progress bar on stderr.
+        show_progress: draw a tqdm progress bar on stderr (none when tqdm is not installed).
         quantize_options: extra keywords for ``quantize_bundle``.
     """
 
@@ -94,59 +91,37 @@ class SuiteResult:
     bundles: dict[str, Path] = field(default_factory=dict)
 
 
-def check_results_dir(path: str | os.PathLike[str]) -> Path:
-    """Create `path` if needed and prove it is writable, before any measuring starts.
-
-    Raises:
-        ResultsDirError: it is a file, cannot be created, or cannot be written.
-    """
-    root = Path(path)
-    if root.exists() and not root.is_dir():
-        raise ResultsDirError(f"results path {str(root)!r} exists and is not a folder")
+def _load_average() -> float | None:
+    """1-minute system load average (noise indicator; None off Unix)."""
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise ResultsDirError(exc.errno, f"results folder {str(root)!r} is not writable: "
-                              f"{exc.strerror or exc}. Pass --results-dir with a writable folder",
-                              str(root)) from exc
-    return root
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
 
 
-def _spec(variant: Variant, source: ModelSource, bundle: Path | None, threads: int | None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"backend": variant.backend, "precision": variant.precision,
-                            "threads": threads, "options": dict(variant.options)}
-    if variant.bundle_kind == "torch":
-        spec["checkpoint"] = str(source.checkpoint)
-    else:
-        spec["bundle"] = str(bundle)
-    return spec
-
-
-def _measure(variant: Variant, source: ModelSource, work: Workload, budget: BudgetPlans,
-             threads: int | None, options: SuiteOptions, step: Callable[[str], None],
+def _measure(variant: Variant, source: ModelSource, work: Workload, budget: BudgetPlans, threads: int | None,
+             options: SuiteOptions, step: Log,
              log: Log) -> tuple[dict[str, Metric], Outputs, dict[str, Any], Path | None]:
     """Metrics, fidelity outputs, extra config notes and bundle of one variant."""
     step("prepare")
+    spec: dict[str, Any] = {"backend": variant.backend, "precision": variant.precision, "threads": threads,
+                            "options": dict(variant.options)}
     bundle: Path | None = None
-    if variant.bundle_kind == "fp32":
-        bundle = source.bundle
-    elif variant.bundle_kind == "int8":
-        bundle = int8_bundle(source.bundle, variant.backend, work_dir=options.work_dir, log=log,
-                             **{**gate_options(source), **options.quantize_options})
-    spec = _spec(variant, source, bundle, threads)
+    if variant.bundle_kind == "torch":
+        spec["checkpoint"] = str(source.checkpoint)
+    else:
+        bundle = source.bundle if variant.bundle_kind == "fp32" else int8_bundle(
+            source.bundle, variant.backend, work_dir=options.work_dir, log=log,
+            **{**gate_options(source), **options.quantize_options})
+        spec["bundle"] = str(bundle)
     predictor = open_predictor(spec)
-    load = _load_average()
-    notes: dict[str, Any] = {}
     effective = getattr(predictor.backend, "effective_precision", None)
-    if isinstance(effective, str) and effective:
-        notes["runs"] = effective
+    notes = {"runs": effective} if isinstance(effective, str) and effective else {}
+    loads = [_load_average()]
     metrics: dict[str, Metric] = dict(time_cases(predictor, work, budget, step))
-    end_load = _load_average()  # the highest of start and end: load that arrived mid-run counts
-    load = end_load if load is None else load if end_load is None else max(load, end_load)
-    if load is not None:
-        metrics["load_avg_1m"] = load
+    loads = [x for x in loads + [_load_average()] if x is not None]
+    if loads:  # the highest of start and end: load that arrived mid-run counts
+        metrics["load_avg_1m"] = max(loads)
     outputs = collect_outputs(predictor, work.fidelity)
     del predictor
     gc.collect()
@@ -158,32 +133,22 @@ def _measure(variant: Variant, source: ModelSource, work: Workload, budget: Budg
     step("cold start")
     if budget.cold_start_runs > 0:
         cold = measure_cold_start(spec, work.image, work.point, runs=budget.cold_start_runs)
-        metrics["cold_start"] = cold.total
-        if cold.peak_rss_mb is not None:
-            metrics["peak_rss_mb"] = cold.peak_rss_mb
         rss = rss_metrics(spec, work.image.shape[:2], calls=10 if budget == FULL_BUDGET else 3)
-        metrics["peak_rss_mb"] = max(rss.pop("peak_rss_mb"), metrics.get("peak_rss_mb", 0.0))
+        metrics["cold_start"] = cold.total
+        metrics["peak_rss_mb"] = max(rss.pop("peak_rss_mb"), cold.peak_rss_mb or 0.0)
         metrics.update(rss)
     return metrics, outputs, notes, bundle
 
 
-def _load_average() -> float | None:
-    """1-minute system load average when measuring starts (noise indicator; None off Unix)."""
-    try:
-        return float(os.getloadavg()[0])
-    except (AttributeError, OSError):
+def _progress_bar(total: int, show: bool) -> Any:
+    """A tqdm bar on stderr (None when not shown or tqdm is not installed)."""
+    if not show:
         return None
-
-
-def _order(variants: list[Variant]) -> list[Variant]:
-    """Torch fp32 first (baseline + reference), then fp32s, then the rest (stable)."""
-    return sorted(variants, key=lambda v: (not (v.backend == "torch" and v.precision == "fp32"),
-                                           v.precision != "fp32"))
-
-
-def _default_threads(fp: dict[str, Any]) -> int | None:
-    usable = (fp.get("cpu") or {}).get("usable_cpus")
-    return int(usable) if usable else None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="bench")
 
 
 def run_suite(source: ModelSource, options: SuiteOptions = SuiteOptions(), *,
@@ -207,79 +172,58 @@ def run_suite(source: ModelSource, options: SuiteOptions = SuiteOptions(), *,
         check_results_dir(results_dir)
     budget = options.resolved_budget()
     fp = device_fingerprint()
-    threads = options.threads if options.threads is not None else _default_threads(fp)
+    threads = options.threads if options.threads is not None else (fp.get("cpu") or {}).get("usable_cpus")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     backends = tuple(options.backends) if options.backends is not None else tuple(BACKENDS)
-    variants, skipped = plan_variants(backends, options.precisions,
-                                      has_torch_weights=source.checkpoint is not None,
+    variants, skipped = plan_variants(backends, options.precisions, has_torch_weights=source.checkpoint is not None,
                                       isa=(fp.get("cpu") or {}).get("isa") or ())
-    variants = _order(variants)
-    work = make_workload(height=options.image_hw[0], width=options.image_hw[1],
-                         fidelity_images=budget.fidelity_images)
-    maker = RowMaker(source=source, image_label=work.size_label, threads=threads,
-                     quick=options.quick, fingerprint=fp)
+    work = make_workload(height=options.image_hw[0], width=options.image_hw[1], fidelity_images=budget.fidelity_images)
+    maker = RowMaker(source=source, image_label=work.size_label, threads=threads, quick=options.quick, fingerprint=fp)
     result = SuiteResult(rows=[], skipped=skipped, failed=[])
+    bar = _progress_bar(len(variants) * len(_PHASES), options.show_progress)
+
+    def say(msg: str) -> None:  # clear the bar around a message, so lines do not interleave
+        if bar is not None:
+            bar.clear()
+        log(msg)
+        if bar is not None:
+            bar.refresh()
+
     torch_threads = pin_torch_threads(threads)
     try:
-        with progress(total=len(variants) * _PHASES, desc="bench",
-                      disable=not options.show_progress) as bar:
-            log = _above_bar(bar, log)
-            for variant in variants:
-                ticker = _Ticker(bar, variant.label)
-                try:
-                    metrics, outputs, notes, bundle = _measure(variant, source, work, budget,
-                                                               threads, options, ticker, log)
-                except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
-                    _record_failure(variant, exc, result, log)
-                    ticker.finish()
-                    continue
-                ticker.finish()
-                row = maker.add(variant, metrics, outputs, notes)
-                result.rows.append(row)
-                if bundle is not None:
-                    result.bundles[variant.label] = bundle
-                if results_dir is not None:  # write as we go: an interrupted run keeps its rows
-                    for path in append_rows(results_dir, [row]):
-                        if path not in result.files:
-                            result.files.append(path)
+        for i, variant in enumerate(variants):
+            def step(phase: str, label: str = variant.label, first: int = i * len(_PHASES)) -> None:
+                if bar is not None:  # the bar stands at the phase's index, whichever phases a variant skips
+                    bar.update(first + _PHASES.index(phase) - bar.n)
+                    bar.set_postfix_str(f"{label}: {phase}")
+
+            try:
+                metrics, outputs, notes, bundle = _measure(variant, source, work, budget, threads, options, step, say)
+            except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+                _record_failure(variant, exc, result, say)
+                continue
+            finally:
+                if bar is not None:
+                    bar.update((i + 1) * len(_PHASES) - bar.n)
+            row = maker.add(variant, metrics, outputs, notes)
+            result.rows.append(row)
+            if bundle is not None:
+                result.bundles[variant.label] = bundle
+            if results_dir is not None:  # write as we go: an interrupted run keeps its rows
+                result.files += [p for p in append_rows(results_dir, [row]) if p not in result.files]
     finally:
+        if bar is not None:
+            bar.close()
         restore_torch_threads(torch_threads)
         if results_dir is not None:
-            entries = [_skip_entry(s, source, fp) for s in result.skipped + result.failed]
+            entries = [{**s.to_dict(), "arch": source.arch, "image_size": source.image_size, "model": source.name,
+                        "timestamp": utc_now_iso(), "commit": fp.get("git_commit")}
+                       for s in result.skipped + result.failed]
             skip_file = record_skips(results_dir, device_id(fp), entries)
             if skip_file is not None:
                 result.files.append(skip_file)
     return result
-
-
-def _above_bar(bar: Any, log: Log) -> Log:
-    """`log` that first clears a tqdm bar and redraws it after, so lines do not interleave."""
-    if not (hasattr(bar, "clear") and hasattr(bar, "refresh")):
-        return log
-
-    def say(msg: str) -> None:
-        bar.clear()
-        log(msg)
-        bar.refresh()
-
-    return say
-
-
-class _Ticker:
-    """Progress callback of one variant: names the phase, advances the bar `_PHASES` in all."""
-
-    def __init__(self, bar: Any, label: str) -> None:
-        self.bar, self.label, self.calls = bar, label, 0
-
-    def __call__(self, phase: str) -> None:
-        self.bar.set_postfix_str(f"{self.label}: {phase}")
-        if 0 < self.calls < _PHASES:
-            self.bar.update(1)
-        self.calls += 1
-
-    def finish(self) -> None:
-        self.bar.update(_PHASES - max(0, min(self.calls - 1, _PHASES - 1)))
 
 
 def _record_failure(variant: Variant, exc: Exception, result: SuiteResult, log: Log) -> None:
@@ -293,9 +237,3 @@ def _record_failure(variant: Variant, exc: Exception, result: SuiteResult, log: 
     else:
         result.failed.append(Skipped(variant.backend, variant.precision, f"failed: {reason}"))
         log(f"{variant.label}: FAILED: {reason}")
-
-
-def _skip_entry(s: Skipped, source: ModelSource, fp: dict[str, Any]) -> dict[str, Any]:
-    return {**s.to_dict(), "arch": source.arch, "image_size": source.image_size,
-            "model": source.name, "timestamp": utc_now_iso(), "commit": fp.get("git_commit")}
-

@@ -16,17 +16,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-__all__ = [
-    "FULL_PLAN",
-    "QUICK_PLAN",
-    "TimingPlan",
-    "TimingStats",
-    "current_rss_mb",
-    "measure",
-    "peak_rss_mb",
-    "pin_torch_threads",
-    "restore_torch_threads",
-]
+__all__ = ["FULL_PLAN", "QUICK_PLAN", "TimingPlan", "TimingStats", "current_rss_mb", "measure", "peak_rss_mb",
+           "pin_torch_threads", "process_peak_rss_mb", "restore_torch_threads"]
+
+_SUMMARY = ("n", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms")
 
 
 @dataclass(frozen=True)
@@ -34,8 +27,7 @@ class TimingStats:
     """Summary of per-call latencies in milliseconds.
 
     Percentiles use numpy's default (linear interpolation). `samples_ms` keeps the raw
-    per-call times for analysis; it is left out of `to_dict()` unless asked for and does not
-    take part in equality.
+    per-call times; it is left out of `to_dict()` unless asked for and takes no part in equality.
     """
 
     n: int
@@ -57,55 +49,31 @@ class TimingStats:
         if not np.all(np.isfinite(arr)):
             raise ValueError("TimingStats.from_samples got non-finite latencies")
         p50, p90, p99 = np.percentile(arr, [50.0, 90.0, 99.0])
-        return cls(
-            n=int(arr.size),
-            mean_ms=float(arr.mean()),
-            std_ms=float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-            p50_ms=float(p50),
-            p90_ms=float(p90),
-            p99_ms=float(p99),
-            min_ms=float(arr.min()),
-            max_ms=float(arr.max()),
-            samples_ms=tuple(float(x) for x in arr),
-        )
+        return cls(n=int(arr.size), mean_ms=float(arr.mean()), std_ms=float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+                   p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99), min_ms=float(arr.min()),
+                   max_ms=float(arr.max()), samples_ms=tuple(float(x) for x in arr))
 
     def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:
         """JSON-ready dict of the summary fields (plus ``samples_ms`` if asked)."""
         out = asdict(self)
-        if include_samples:
-            out["samples_ms"] = list(self.samples_ms)
-        else:
-            out.pop("samples_ms")
-        return out
+        samples = out.pop("samples_ms")
+        return {**out, "samples_ms": list(samples)} if include_samples else out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TimingStats":
         """Inverse of `to_dict`; unknown keys are ignored, missing summary keys raise KeyError."""
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name == "samples_ms":
-                kwargs[f.name] = tuple(float(x) for x in data.get("samples_ms", ()))
-            elif f.name == "n":
-                kwargs[f.name] = int(data["n"])
-            else:
-                kwargs[f.name] = float(data[f.name])
-        return cls(**kwargs)
+        values = {name: float(data[name]) for name in _SUMMARY}
+        return cls(**{**values, "n": int(data["n"])},
+                   samples_ms=tuple(float(x) for x in data.get("samples_ms", ())))
 
     @staticmethod
     def is_stats_dict(data: Any) -> bool:
         """True when `data` is a mapping holding every summary field of `TimingStats`."""
-        return isinstance(data, Mapping) and all(
-            f.name in data for f in fields(TimingStats) if f.name != "samples_ms")
+        return isinstance(data, Mapping) and all(name in data for name in _SUMMARY)
 
 
-def measure(
-    fn: Callable[[], object],
-    *,
-    warmup: int = 3,
-    min_runs: int = 10,
-    min_seconds: float = 1.0,
-    max_runs: int = 1000,
-) -> TimingStats:
+def measure(fn: Callable[[], object], *, warmup: int = 3, min_runs: int = 10, min_seconds: float = 1.0,
+            max_runs: int = 1000) -> TimingStats:
     """Time `fn()` in this process and summarise the latencies.
 
     Args:
@@ -132,11 +100,10 @@ def measure(
     gc.collect()
     samples: list[float] = []
     total = 0.0
-    clock = time.perf_counter
     while len(samples) < max_runs and (len(samples) < min_runs or total < min_seconds):
-        start = clock()
+        start = time.perf_counter()
         fn()
-        elapsed = clock() - start
+        elapsed = time.perf_counter() - start
         total += elapsed
         samples.append(elapsed * 1e3)
     return TimingStats.from_samples(samples)
@@ -153,8 +120,8 @@ class TimingPlan:
 
     def measure(self, fn: Callable[[], object]) -> TimingStats:
         """`measure(fn, **plan)`."""
-        return measure(fn, warmup=self.warmup, min_runs=self.min_runs,
-                       min_seconds=self.min_seconds, max_runs=self.max_runs)
+        return measure(fn, warmup=self.warmup, min_runs=self.min_runs, min_seconds=self.min_seconds,
+                       max_runs=self.max_runs)
 
 
 #: Smoke-test budget: proves the path works, numbers are rough.
@@ -170,8 +137,7 @@ def peak_rss_mb() -> float | None:
     except ImportError:  # Windows
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes.
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0  # macOS bytes, Linux KiB
 
 
 def current_rss_mb() -> float | None:
@@ -182,6 +148,23 @@ def current_rss_mb() -> float | None:
     except (OSError, IndexError, ValueError):
         return None
     return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def process_peak_rss_mb() -> float | None:
+    """Peak resident set size of this process image in MiB.
+
+    Reads ``VmHWM`` from /proc/self/status: it starts afresh at exec, whereas ``ru_maxrss``
+    keeps the high-water mark of the process that forked us (the whole benchmark). Falls
+    back to ``ru_maxrss`` where /proc is missing.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return peak_rss_mb()
 
 
 def pin_torch_threads(threads: int | None) -> int | None:

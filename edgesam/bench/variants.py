@@ -21,22 +21,20 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-__all__ = [
-    "DEFAULT_PRECISIONS",
-    "DeviceProbe",
-    "PRECISIONS",
-    "Skipped",
-    "Variant",
-    "parse_names",
-    "plan_variants",
-    "validate_names",
-]
+__all__ = ["DEFAULT_PRECISIONS", "DeviceProbe", "PRECISIONS", "PRESETS", "Skipped", "Variant", "parse_names",
+           "plan_variants", "resolve_grid", "validate_names"]
 
+#: Named (backends, precisions) grids for ``edgesam bench --preset NAME`` (explicit flags win).
+PRESETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # every CPU runtime in fp32 side by side, plus OpenVINO's bf16 (its own default on CPUs with bf16)
+    "runtimes-fp32": (("torch", "onnxruntime", "openvino"), ("fp32", "bf16")),
+    # INT8 against fp32 of the runtimes that quantize on CPUs (speed-up and fidelity vs their fp32)
+    "int8": (("onnxruntime", "openvino"), ("fp32", "int8")),
+}
 #: Every precision name the harness knows.
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
 #: What ``edgesam bench`` measures unless told otherwise.
 DEFAULT_PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
-_INT8_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
 _BF16_ISA = ("avx512_bf16", "amx_bf16")
 
 
@@ -81,14 +79,8 @@ def parse_names(text: str | Sequence[str] | None) -> tuple[str, ...] | None:
     """``"a,b"`` or ``["a", "b,c"]`` -> ``("a", "b", "c")`` (order kept, duplicates dropped)."""
     if text is None:
         return None
-    parts = [text] if isinstance(text, str) else list(text)
-    out: list[str] = []
-    for part in parts:
-        for name in str(part).split(","):
-            name = name.strip().lower()
-            if name and name not in out:
-                out.append(name)
-    return tuple(out)
+    names = (n.strip().lower() for part in ([text] if isinstance(text, str) else text) for n in str(part).split(","))
+    return tuple(dict.fromkeys(n for n in names if n))
 
 
 def validate_names(backends: Iterable[str], precisions: Iterable[str]) -> None:
@@ -105,8 +97,22 @@ def validate_names(backends: Iterable[str], precisions: Iterable[str]) -> None:
                          f"known: {', '.join(PRECISIONS)}")
 
 
-def _cpu_has_bf16(isa: Sequence[str]) -> bool:
-    return any(flag in isa for flag in _BF16_ISA)
+def resolve_grid(preset: str | None = None, backends: Sequence[str] | None = None,
+                 precisions: Sequence[str] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The (backends, precisions) a run plans, validated: names given win over `preset`'s grid,
+    which wins over every registered backend x `DEFAULT_PRECISIONS`.
+
+    Raises:
+        ValueError: unknown preset, backend or precision name.
+    """
+    from edgesam.runtimes.registry import BACKENDS
+
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    grid = PRESETS[preset] if preset is not None else (tuple(BACKENDS), DEFAULT_PRECISIONS)
+    out = (tuple(backends or grid[0]), tuple(precisions or grid[1]))
+    validate_names(*out)
+    return out
 
 
 def _openvino_devices() -> list[str]:
@@ -140,6 +146,15 @@ class DeviceProbe:
     ov_devices: Callable[[], list[str]] = _openvino_devices
     cuda: Callable[[], bool] = _cuda_available
 
+    @property
+    def bf16(self) -> bool:
+        """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX)."""
+        return any(flag in self.isa for flag in _BF16_ISA)
+
+
+_NO_BF16 = "this CPU has no native bf16 (avx512_bf16 / amx_bf16)"
+Rule = Callable[[str, DeviceProbe, bool], "Variant | str"]
+
 
 def _torch_variant(precision: str, probe: DeviceProbe, has_weights: bool) -> Variant | str:
     if not has_weights:
@@ -147,38 +162,30 @@ def _torch_variant(precision: str, probe: DeviceProbe, has_weights: bool) -> Var
     if precision == "fp32":
         return Variant("torch", "fp32", "torch", {}, {"device": "cpu"})
     if precision == "bf16":
-        if _cpu_has_bf16(probe.isa):
-            return Variant("torch", "bf16", "torch", {"dtype": "bfloat16"}, {"device": "cpu"})
-        return "this CPU has no native bf16 (avx512_bf16 / amx_bf16)"
+        return Variant("torch", "bf16", "torch", {"dtype": "bfloat16"}, {"device": "cpu"}) if probe.bf16 else _NO_BF16
     if precision == "fp16":
         if probe.cuda():
-            return Variant("torch", "fp16", "torch", {"device": "cuda", "dtype": "float16"},
-                           {"device": "cuda"})
+            return Variant("torch", "fp16", "torch", {"device": "cuda", "dtype": "float16"}, {"device": "cuda"})
         return "fp16 is measured on GPUs only (TensorRT, OpenVINO GPU, torch CUDA); no CUDA GPU here"
     return "torch has no INT8 path here; INT8 runs on onnxruntime / openvino / tensorrt bundles"
 
 
-def _onnxruntime_variant(precision: str) -> Variant | str:
-    if precision == "fp32":
-        return Variant("onnxruntime", "fp32", "fp32")
-    if precision == "int8":
-        return Variant("onnxruntime", "int8", "int8")
+def _onnxruntime_variant(precision: str, probe: DeviceProbe, has_weights: bool) -> Variant | str:
+    if precision in ("fp32", "int8"):
+        return Variant("onnxruntime", precision, precision)
     return (f"onnxruntime {precision} is not provided: fp16 runs on TensorRT or OpenVINO GPU, "
             "bf16 on OpenVINO / torch")
 
 
-def _openvino_variant(precision: str, probe: DeviceProbe) -> Variant | str:
-    if precision == "fp32":
-        # the backend runs a bundle at its own precision (f32); said explicitly all the same
-        return Variant("openvino", "fp32", "fp32", {"device": "CPU", "precision": "fp32"},
-                       {"device": "CPU"})
+def _openvino_variant(precision: str, probe: DeviceProbe, has_weights: bool) -> Variant | str:
+    cpu = {"device": "CPU"}
+    if precision == "fp32":  # the backend runs a bundle at its own precision (f32); said explicitly all the same
+        return Variant("openvino", "fp32", "fp32", {**cpu, "precision": "fp32"}, cpu)
     if precision == "int8":
-        return Variant("openvino", "int8", "int8", {"device": "CPU"}, {"device": "CPU"})
+        return Variant("openvino", "int8", "int8", cpu, cpu)
     if precision == "bf16":
-        if _cpu_has_bf16(probe.isa):
-            return Variant("openvino", "bf16", "fp32", {"device": "CPU", "precision": "bf16", "check": False},
-                           {"device": "CPU"})
-        return "this CPU has no native bf16 (avx512_bf16 / amx_bf16)"
+        return Variant("openvino", "bf16", "fp32", {**cpu, "precision": "bf16", "check": False}, cpu) \
+            if probe.bf16 else _NO_BF16
     gpus = [d for d in probe.ov_devices() if d.startswith("GPU")]
     if gpus:
         return Variant("openvino", "fp16", "fp32", {"device": gpus[0], "precision": "fp16", "check": False},
@@ -198,19 +205,20 @@ def _tensorrt_version() -> str | None:
     return None  # e.g. JetPack's apt-installed bindings carry no pip metadata
 
 
-def _tensorrt_variant(precision: str) -> Variant | str:
-    if precision == "fp32":
-        return Variant("tensorrt", "fp32", "fp32", {"precision": "fp32"})
+def _tensorrt_variant(precision: str, probe: DeviceProbe, has_weights: bool) -> Variant | str:
+    if precision in ("fp32", "int8"):
+        return Variant("tensorrt", precision, precision, {"precision": precision})
     if precision == "fp16":
         # TensorRT builds every network strongly typed (10.x by flag, 11.x always; 11 has no FP16
         # builder flag): fp16 needs an FP16-typed bundle, which this harness does not make.
-        version = _tensorrt_version() or "10.x/11.x"
-        return (f"TensorRT {version} builds fp16 only from an FP16-typed bundle (strongly typed networks): "
-                "`edgesam export MODEL --precision fp16` makes one, which this harness does not do yet "
-                "(benchmarks/gpu_check.py measures it)")
-    if precision == "int8":
-        return Variant("tensorrt", "int8", "int8", {"precision": "int8"})
+        return (f"TensorRT {_tensorrt_version() or '10.x/11.x'} builds fp16 only from an FP16-typed bundle "
+                "(strongly typed networks): `edgesam export MODEL --precision fp16` makes one, which this "
+                "harness does not do yet (benchmarks/gpu_check.py measures it)")
     return "TensorRT bf16 is not provided (use fp16 or int8)"
+
+
+_RULES: dict[str, Rule] = {"torch": _torch_variant, "onnxruntime": _onnxruntime_variant,
+                           "openvino": _openvino_variant, "tensorrt": _tensorrt_variant}
 
 
 def plan_variants(
@@ -233,7 +241,8 @@ def plan_variants(
         probe: device facts (default: probed here, with `isa`).
 
     Returns:
-        ``(variants, skipped)``; torch fp32, when present, comes first (it is the baseline).
+        ``(variants, skipped)``; torch fp32, when present, comes first (baseline and fidelity
+        reference), then the other fp32 variants (references without torch weights), then the rest.
 
     Raises:
         ValueError: unknown backend or precision name.
@@ -248,23 +257,17 @@ def plan_variants(
     skipped: list[Skipped] = []
     for backend in backends:
         state = availability.get(backend, f"backend {backend!r} is not registered")
+        rule = _RULES.get(backend)
         for precision in precisions:
             if state is not True:
-                skipped.append(Skipped(backend, precision, f"not installed: {state}"))
-                continue
-            if backend == "torch":
-                got: Variant | str = _torch_variant(precision, probe, has_torch_weights)
-            elif backend == "onnxruntime":
-                got = _onnxruntime_variant(precision)
-            elif backend == "openvino":
-                got = _openvino_variant(precision, probe)
-            elif backend == "tensorrt":
-                got = _tensorrt_variant(precision)
-            else:
+                got: Variant | str = f"not installed: {state}"
+            elif rule is None:
                 got = f"the benchmark has no precision rules for backend {backend!r}"
+            else:
+                got = rule(precision, probe, has_torch_weights)
             if isinstance(got, Variant):
                 variants.append(got)
             else:
                 skipped.append(Skipped(backend, precision, got))
-    variants.sort(key=lambda v: not (v.backend == "torch" and v.precision == "fp32"))
+    variants.sort(key=lambda v: (not (v.backend == "torch" and v.precision == "fp32"), v.precision != "fp32"))
     return variants, skipped

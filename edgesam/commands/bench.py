@@ -1,6 +1,6 @@
 """``edgesam bench``: latency, memory and fidelity per backend x precision on this machine.
 
-    edgesam bench [--bundle DIR | --checkpoint PATH_OR_NAME | --arch NAME] [--backends ...]
+    edgesam bench [--bundle DIR | --checkpoint PATH_OR_NAME | --arch NAME] [--preset NAME] [--backends ...]
                   [--precisions fp32,fp16,int8] [--threads N] [--quick] [--results-dir DIR]
     edgesam bench report [--results-dir DIR] [--out DIR]
 
@@ -53,9 +53,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "start, peak RSS, file sizes and fidelity vs torch fp32, per backend x "
                     "precision, and append the rows to the results history.")
     add_source_arguments(p)
+    p.add_argument("--preset", metavar="NAME", help="a named grid: runtimes-fp32 (every runtime in fp32, OpenVINO "
+                   "bf16), int8 (onnxruntime/openvino fp32 vs int8); --backends/--precisions win")
     p.add_argument("--backends", nargs="+", metavar="NAME",
                    help="backends to measure (comma or space separated; default: all registered)")
-    p.add_argument("--precisions", nargs="+", metavar="NAME", default=["fp32,fp16,int8"],
+    p.add_argument("--precisions", nargs="+", metavar="NAME",
                    help="precisions: fp32, fp16, bf16, int8 (default fp32,fp16,int8)")
     p.add_argument("--threads", type=int, help="intra-op threads (default: usable CPUs)")
     p.add_argument("--quick", action="store_true", help="smoke-test budget (~1 min; rough numbers)")
@@ -79,12 +81,12 @@ def _results_dir(value: str | None) -> Path:
 def run_report(args: argparse.Namespace) -> int:
     """``edgesam bench report``."""
     from edgesam.bench.results import ResultsDirError
-    from edgesam.bench.skips import write_bench_report
+    from edgesam.bench.report import write_report
 
     results = _results_dir(getattr(args, "report_results_dir", None) or args.results_dir)
     out = Path(args.out) if args.out else default_report_dir(results)
     try:
-        paths = write_bench_report(results, out, plots=not args.no_plots)
+        paths = write_report(results, out, plots=not args.no_plots)
     except ResultsDirError as exc:
         print(f"edgesam bench report: error: {exc}", file=sys.stderr)
         return 2
@@ -113,7 +115,7 @@ def resolve_source(args: argparse.Namespace, *, log: Any = print) -> Any:
 
 def print_summary(result: Any, *, out: Any = None) -> None:
     """This run's rows as a compact markdown table, then what was skipped or failed."""
-    from edgesam.bench.summary import summary_markdown
+    from edgesam.bench.report import summary_markdown
 
     print(summary_markdown(result.rows, result.skipped, result.failed), file=out or sys.stdout)
 
@@ -122,12 +124,10 @@ def run(args: argparse.Namespace) -> int:
     """``edgesam bench``: measure, append rows, print this run's table."""
     from edgesam.bench.results import ResultsDirError
     from edgesam.bench.suite import SuiteOptions, check_results_dir, run_suite
-    from edgesam.bench.variants import parse_names, validate_names
-    from edgesam.runtimes.registry import BACKENDS
+    from edgesam.bench.variants import parse_names, resolve_grid
 
-    backends = parse_names(args.backends) or tuple(BACKENDS)
-    precisions = parse_names(args.precisions) or ()
-    validate_names(backends, precisions)  # before anything slow
+    backends, precisions = resolve_grid(getattr(args, "preset", None), parse_names(args.backends),
+                                        parse_names(args.precisions))  # validated before anything slow
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     results = _results_dir(args.results_dir)

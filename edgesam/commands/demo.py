@@ -243,7 +243,7 @@ def _remove_empty(folders: list[Path]) -> None:
 def _run(args: argparse.Namespace, out: Path, *, log_prefix: str) -> int:
     """The demo's five steps (see the module doc)."""
     from edgesam.bench.cases import QUICK_BUDGET, SMOKE_BUDGET
-    from edgesam.bench.skips import write_bench_report
+    from edgesam.bench.report import write_report
     from edgesam.bench.sources import prepare_source
     from edgesam.bench.suite import SuiteOptions, run_suite
     from edgesam.bench.variants import DEFAULT_PRECISIONS
@@ -272,7 +272,7 @@ def _run(args: argparse.Namespace, out: Path, *, log_prefix: str) -> int:
     for line in _segment_sample(args, source, result, out):
         log("    " + line)
     log("5/5 report")
-    paths = write_bench_report(out / "results", out / "report")
+    paths = write_report(out / "results", out / "report")
     log(f"    overlay -> {out / 'overlay.png'}")
     log(f"    mask    -> {out / 'mask.png'}")
     log(f"    report  -> {paths[0]}" + (f" (+ {len(paths) - 1} plots)" if len(paths) > 1 else ""))
