@@ -50,12 +50,23 @@ def join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (errors print one line, exit 2)."""
-    from edgesam.commands.grammar import finish, rewrite_argv
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """``argv`` (without the program name) -> the command's namespace, old spellings still in it
+    (:func:`edgesam.commands.grammar.finish` moves them). Usage errors exit 2 as argparse does."""
+    from edgesam.commands.grammar import join_positionals, rewrite_argv
 
     parser = build_parser()
-    args = parser.parse_args(rewrite_argv(join_negative_values(sys.argv[1:] if argv is None else list(argv)), parser))
+    args, extra = parser.parse_known_args(rewrite_argv(join_negative_values(list(argv)), parser))
+    if extra:
+        join_positionals(parser, args, extra)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (errors print one line, exit 2)."""
+    from edgesam.commands.grammar import finish
+
+    args = parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
         try:
             finish(args)

@@ -25,7 +25,7 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_MODEL", "Grammar", "Output", "add_json", "adopt_common", "adopt_option", "add_model", "add_out", "add_quiet", "add_threads",
-    "finish", "grammar_of", "grammar_table", "legacy_option", "predictor_for", "rewrite_argv",
+    "finish", "grammar_of", "grammar_table", "join_positionals", "legacy_option", "predictor_for", "rewrite_argv",
 ]  # fmt: skip
 
 DEFAULT_MODEL = "edgesam-demo"
@@ -215,6 +215,24 @@ def rewrite_argv(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
             out.append(token)
         i += 1
     return out
+
+
+def join_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
+    """``segment MODEL --point 1,2 IMAGE``: argparse reads MODEL as IMAGE and leaves IMAGE over.
+
+    argparse fills a group of adjacent positionals at once, so an option between MODEL and the
+    input splits them. When exactly one plain value is left over and MODEL is empty, the values
+    shift into place: MODEL, then the input. Anything else is argparse's usual error (exit 2).
+    """
+    sub = _subparser(parser, getattr(args, "command", "") or "")
+    dest = getattr(args, "_model_dest", None)
+    if sub is not None and dest is not None and len(extra) == 1 and not extra[0].startswith("-"):
+        others = [a.dest for a in sub._actions if not a.option_strings and a.dest != dest]
+        if len(others) == 1 and getattr(args, dest) is None:
+            setattr(args, dest, getattr(args, others[0]))
+            setattr(args, others[0], extra[0])
+            return
+    parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser | None:
