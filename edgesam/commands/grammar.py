@@ -63,20 +63,24 @@ def grammar_of(parser: argparse.ArgumentParser) -> Grammar:
     return found
 
 
+def _legacy_dest(dest: str, spelling: str) -> str:
+    return f"legacy_{dest}__{spelling.strip('-').replace('-', '_')}"
+
+
 def _legacy(parser: argparse.ArgumentParser, *, dest: str, spelling: str, new: str, flag: bool = False) -> None:
-    """Remember that ``args.<dest>`` holds the old ``spelling`` of ``new`` (see :func:`finish`)."""
+    """Remember that the old ``spelling`` of ``new`` is parsed into its own attribute (see :func:`finish`)."""
     grammar_of(parser).deprecated[spelling] = new
     table = parser.get_default("_legacy") or []
-    parser.set_defaults(_legacy=[*table, (f"legacy_{dest}", dest, spelling, new, flag)])
+    parser.set_defaults(_legacy=[*table, (_legacy_dest(dest, spelling), dest, spelling, new, flag)])
 
 
 def legacy_option(parser: argparse.ArgumentParser, option: str, *, dest: str, new: str,
                   flag: bool = False) -> None:  # fmt: skip
     """Accept the old ``option`` (hidden from ``--help``) as a spelling of ``new`` (``args.<dest>``)."""
     if flag:
-        parser.add_argument(option, dest=f"legacy_{dest}", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument(option, dest=_legacy_dest(dest, option), action="store_true", help=argparse.SUPPRESS)
     else:
-        parser.add_argument(option, dest=f"legacy_{dest}", default=None, help=argparse.SUPPRESS)
+        parser.add_argument(option, dest=_legacy_dest(dest, option), default=None, help=argparse.SUPPRESS)
     _legacy(parser, dest=dest, spelling=option, new=new, flag=flag)
 
 
@@ -90,7 +94,7 @@ def _action(parser: argparse.ArgumentParser, option: str) -> argparse.Action:
 def adopt_option(parser: argparse.ArgumentParser, option: str, *, dest: str, new: str) -> None:
     """Turn ``option``, defined by a parser built elsewhere, into a hidden old spelling of ``new``."""
     action = _action(parser, option)
-    action.dest, action.required, action.help, action.default = f"legacy_{dest}", False, argparse.SUPPRESS, None
+    action.dest, action.required, action.help, action.default = _legacy_dest(dest, option), False, argparse.SUPPRESS, None
     _legacy(parser, dest=dest, spelling=option, new=new)
 
 
