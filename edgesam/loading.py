@@ -161,33 +161,27 @@ def load_predictor(
                                      device=device, check=check, arch=arch, options=options)  # fmt: skip
     if arch is not None:
         raise ValueError("arch= applies to checkpoints; a bundle records its own")
+    from edgesam.export.bundle import load_bundle
     from edgesam.predictor import SamPredictor
-    from edgesam.runtimes.loader import load_backend
+    from edgesam.runtimes.loader import DEFAULT_BACKEND, deployed_choice, load_backend
 
-    chosen = _bundle_backend_name(ref.path, backend)
+    bundle = load_bundle(ref.path)  # read (and checked) once, for the choice and the backend
+    choice = deployed_choice(bundle)
+    chosen = backend or (DEFAULT_BACKEND if choice is None else str(choice["backend"]))
     extra: dict[str, Any] = {}
     for key, value in (("precision", precision), ("memory", memory), ("device", device)):
         if value is not None:
             extra[key] = value
     if check is not None:
         extra["check"] = check
-    options = _merge(_merge(options, extra), thread_options(chosen, threads))
+    # explicit options > precision/memory/device/check > threads > the options deploy recorded
+    recorded = dict(choice.get("options") or {}) if backend is None and choice is not None else {}
+    options = _merge(_merge(_merge(options, extra), thread_options(chosen, threads)), recorded)
     if chosen == "onnxruntime" and "device" in options:
         raise ValueError("the onnxruntime backend picks its device through providers=, not device=")
     if chosen == "tensorrt" and "memory" in options:
         raise ValueError("the tensorrt backend has no memory modes (memory= applies to onnxruntime and openvino)")
-    return SamPredictor(load_backend(ref.path, backend, **options))
-
-
-def _bundle_backend_name(bundle: str, backend: str | None) -> str:
-    """The backend a bundle will run on (``backend`` or the recorded/default choice)."""
-    if backend is not None:
-        return backend
-    from edgesam.export.bundle import load_bundle
-    from edgesam.runtimes.loader import DEFAULT_BACKEND, deployed_choice
-
-    choice = deployed_choice(load_bundle(bundle))
-    return DEFAULT_BACKEND if choice is None else str(choice["backend"])
+    return SamPredictor(load_backend(bundle, backend, **options))
 
 
 def _checkpoint_predictor(ref: ModelRef, *, backend: str | None, threads: int | None, precision: str | None,

@@ -84,11 +84,14 @@ def test_a_deployed_bundle_runs_its_recorded_backend_with_threads(bundle: Path, 
     pytest.importorskip("openvino")
     deployed = copy_bundle(bundle, tmp_path / "deployed")
     meta = json.loads((deployed / "edgesam.json").read_text())
-    meta["deploy"] = {"backend": "openvino", "precision": "fp32", "options": {"precision": "fp32"}}
+    meta["deploy"] = {"backend": "openvino", "precision": "fp32",
+                      "options": {"precision": "fp32", "config": {"INFERENCE_NUM_THREADS": 2, "NUM_STREAMS": 1}}}
     (deployed / "edgesam.json").write_text(json.dumps(meta))
-    predictor = load_predictor(deployed, threads=1)
+    predictor = load_predictor(deployed, threads=1)  # threads asked for win over the recorded ones
     assert predictor.backend.name == "openvino" and predictor.backend.precision == "fp32"
-    assert int(predictor.backend._compiled["encoder"].get_property("INFERENCE_NUM_THREADS")) == 1
+    encoder = predictor.backend._compiled["encoder"]
+    assert int(encoder.get_property("INFERENCE_NUM_THREADS")) == 1 and int(encoder.get_property("NUM_STREAMS")) == 1
+    assert int(load_predictor(deployed).backend._compiled["encoder"].get_property("INFERENCE_NUM_THREADS")) == 2
     assert load_predictor(deployed, backend="onnxruntime").backend.name == "onnxruntime"
 
 
