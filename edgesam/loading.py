@@ -4,8 +4,8 @@
 
 * a **bundle folder** (``edgesam export`` / ``quantize`` / ``deploy`` output): runs on an ONNX
   runtime, by default the backend recorded by ``edgesam deploy``, else onnxruntime; no torch;
-* a **checkpoint file** (``.pth`` / ``.pt`` / ``.safetensors``, the official files as published):
-  runs on torch;
+* a **checkpoint file** (``.pth`` / ``.pt`` / ``.safetensors``, the official files as published;
+  any other file is read as one too, and refused with the reason when it is not): runs on torch;
 * a **model name** (``edgesam-demo``, ``mobile_sam``, ...; see ``edgesam models``): the
   checkpoint of that name (embedded, cached or downloaded once), run on torch.
 
@@ -24,10 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from edgesam.predictor import SamPredictor
 
-__all__ = ["CHECKPOINT_SUFFIXES", "ModelRef", "load_predictor", "resolve_model", "thread_options"]
+__all__ = ["ModelRef", "load_predictor", "resolve_model", "thread_options"]
 
-#: File suffixes read as checkpoints.
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
 _METADATA_FILE = "edgesam.json"  # edgesam.export.bundle.METADATA_FILE (kept import-free here)
 
 
@@ -53,8 +51,9 @@ def resolve_model(model: str | os.PathLike[str]) -> ModelRef:
     Raises:
         TypeError: ``model`` is not a string or path.
         FileNotFoundError: a path (it has a folder separator or a file suffix) that does not exist.
-        ValueError: a folder without ``edgesam.json``, a file that is not a checkpoint, or an
-            unknown model name (the message lists the known ones).
+        ValueError: a folder without ``edgesam.json``, or an unknown model name (the message
+            lists the known ones). Any other file is taken for a checkpoint: loading it says
+            what it is when it is not one (text, empty, an unknown binary format).
     """
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(f"model must be a model name, a checkpoint file or a bundle folder, "
@@ -71,10 +70,7 @@ def resolve_model(model: str | os.PathLike[str]) -> ModelRef:
     if path.is_file():
         if path.name == _METADATA_FILE:
             return ModelRef("bundle", str(path.parent), text)
-        if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
-            raise ValueError(f"{text} is not a checkpoint file ({', '.join(CHECKPOINT_SUFFIXES)}) "
-                             "or a bundle folder")  # fmt: skip
-        return ModelRef("checkpoint", str(path), text)
+        return ModelRef("checkpoint", str(path), text)  # its bytes are judged when it is read
     if os.sep in text or (os.altsep and os.altsep in text) or path.suffix:
         raise FileNotFoundError(f"{text}: no such checkpoint file or bundle folder")
     from edgesam.zoo import list_models

@@ -46,9 +46,10 @@ def test_what_a_model_argument_names(bundle: Path, demo_checkpoint: Path, tmp_pa
         resolve_model(tmp_path / "missing.pth")
     with pytest.raises(ValueError, match="without edgesam.json"):
         resolve_model(tmp_path)
-    (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(ValueError, match="not a checkpoint file"):
-        resolve_model(tmp_path / "notes.txt")
+    (tmp_path / "notes.txt").write_text("remember the milk\n")
+    assert resolve_model(tmp_path / "notes.txt").kind == "checkpoint"  # judged by its bytes when read:
+    with pytest.raises(ValueError, match="notes.txt is a text file"):
+        load_predictor(tmp_path / "notes.txt")
     with pytest.raises(ValueError, match="unknown model 'mobilesam'.*mobile_sam"):
         resolve_model("mobilesam")
     with pytest.raises(TypeError, match="got int"):
