@@ -175,6 +175,8 @@ def load_predictor(
     options = _merge(_merge(_merge(options, extra), thread_options(chosen, threads)), recorded)
     if chosen == "onnxruntime" and "device" in options:
         raise ValueError("the onnxruntime backend picks its device through providers=, not device=")
+    if chosen == "tensorrt" and isinstance(options.get("device"), str) and options["device"].isdigit():
+        options["device"] = int(options["device"])  # a GPU index from the command line
     if chosen == "tensorrt" and "memory" in options:
         raise ValueError("the tensorrt backend has no memory modes (memory= applies to onnxruntime and openvino)")
     return SamPredictor(load_backend(bundle, backend, **options))

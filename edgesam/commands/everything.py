@@ -17,7 +17,7 @@ from .grammar import DEFAULT_MODEL, Output, add_json, add_model, add_out, add_qu
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("everything", help="segment everything in an image (automatic mask generation)",
-                              description="MODEL and IMAGE are positional and come together: "
+                              description="MODEL (default edgesam-demo) comes before IMAGE: "
                                           "`edgesam everything [MODEL] IMAGE -o masks.json`.")
     add_model(p, required=False, default=DEFAULT_MODEL)
     p.add_argument("image", help="input image (any format OpenCV reads)")

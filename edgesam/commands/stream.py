@@ -17,7 +17,7 @@ from .stream_bag import add_bag_arguments, run_bag
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("stream", help="track an object through a video, encoding in the background",
-                              description="MODEL and VIDEO are positional and come together: "
+                              description="MODEL (default edgesam-demo) comes before VIDEO: "
                                           "`edgesam stream [MODEL] VIDEO --point X,Y -o out.mp4`.")
     add_model(p, required=False, default=DEFAULT_MODEL)
     p.add_argument("video", help="video file, camera index (0, 1, ...), or a ROS bag / MCAP file / ROS 2 bag folder")
