@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     source = resolve_source(args, log=report.info)
     if source.random_weights:
         report.info(f"note: {source.arch} with seeded random weights: latency is representative, "
-              "masks (and so mask IoU) are not")
+                    "masks (and so mask IoU) are not")
     options = SuiteOptions(backends=backends, precisions=precisions, threads=args.threads,
                            quick=args.quick, show_progress=not args.quiet,
                            work_dir=Path(args.work_dir) if args.work_dir else None)
