@@ -229,6 +229,15 @@ def test_export_and_segment_in_the_new_grammar(demo_files, tmp_path: Path, capsy
     assert "--bundle is deprecated" in err and out.startswith("mask 0 of 1: score")
     np.testing.assert_array_equal(read_image(tmp_path / "old.png"), read_image(tmp_path / "b.png"))
 
+    # everything: -q keeps stderr free of progress, --json is the summary of the file written
+    found, err = _json_run(["everything", str(bundle), str(image), "-o", str(tmp_path / "all.json"), "-q", "--json",
+                            "--points-per-side", "4", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"],
+                           capsys)  # fmt: skip
+    assert err == "" and found["backend"] == "onnxruntime" and found["out"] == str(tmp_path / "all.json")
+    assert found["masks"] == len(json.loads((tmp_path / "all.json").read_text())["masks"]) > 0
+    listed, _ = _json_run(["models", "--json"], capsys)
+    assert {"edgesam-demo", "mobile_sam"} <= {m["name"] for m in listed["models"]}
+
 
 def test_cli_errors_stay_one_line(demo_files, tmp_path: Path, capsys) -> None:
     image = demo_files[2]
