@@ -295,7 +295,8 @@ def predictor_for(args: argparse.Namespace, **options: Any) -> Any:
 
 
 class Output:
-    """Where a command's lines go: ``info`` (progress, notes) and ``result`` (the answer).
+    """Where a command's lines go: ``info`` (progress, notes), ``notice`` (needed even with ``-q``)
+    and ``result`` (the answer).
 
     ``-q``: no ``info``. ``--json``: ``info`` on stderr, and ``result`` prints its data as one
     JSON document on stdout instead of its text.
@@ -307,7 +308,11 @@ class Output:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=sys.stderr if self.json else sys.stdout, flush=True)
+            self.notice(text)
+
+    def notice(self, text: str) -> None:
+        """A line the user needs even with ``-q`` (e.g. the URL of a live view)."""
+        print(text, file=sys.stderr if self.json else sys.stdout, flush=True)
 
     def result(self, text: str, data: dict[str, Any]) -> None:
         if self.json:

@@ -38,7 +38,7 @@ def run_bag(args: argparse.Namespace) -> int:
     live = None
     if args.foxglove is not None:
         live = LiveView(port=args.foxglove)
-        report.info(f"live view: open {live.url} in Foxglove (topics /edgesam/overlay, /edgesam/annotations)")
+        report.notice(f"live view: open {live.url} in Foxglove (topics /edgesam/overlay, /edgesam/annotations)")
     try:
         stats = segment_bag(
             predictor,
