@@ -66,10 +66,12 @@ PY
 
 # The command line too: a bundle runs, a checkpoint says that torch is needed.
 "$WORK/venv/bin/python" -c "import numpy as np, cv2; cv2.imwrite('img.png', np.full((120, 160, 3), 90, np.uint8))"
-"$WORK/venv/bin/edgesam" segment img.png --bundle "$BUNDLE" --point 80,60 --out mask.png --overlay overlay.png
+"$WORK/venv/bin/edgesam" segment "$BUNDLE" img.png --point 80,60 -o mask.png --overlay overlay.png
 test -s mask.png && test -s overlay.png
-if "$WORK/venv/bin/edgesam" segment img.png --checkpoint edgesam-demo --point 80,60 --out m.png 2>err.txt; then
-    echo "no-torch check: --checkpoint worked without torch" >&2; exit 1
+"$WORK/venv/bin/python" -c "import edgesam, sys; edgesam.load_predictor(sys.argv[1], threads=1); \
+assert not any(m == 'torch' or m.startswith('torch.') for m in sys.modules)" "$BUNDLE"
+if "$WORK/venv/bin/edgesam" segment edgesam-demo img.png --point 80,60 -o m.png 2>err.txt; then
+    echo "no-torch check: a checkpoint worked without torch" >&2; exit 1
 fi
 grep -q "needs torch" err.txt
 echo "no-torch check: CLI OK"

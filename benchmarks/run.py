@@ -1,7 +1,7 @@
 """Run the edgesam benchmark suite from a checkout: ``python benchmarks/run.py [options]``.
 
 Same options as ``edgesam bench`` (see ``python benchmarks/run.py --help``); rows go to
-``benchmarks/results/<device-id>.jsonl`` unless ``--results-dir`` says otherwise, and
+``benchmarks/results/<device-id>.jsonl`` unless ``-o/--out`` says otherwise, and
 ``python benchmarks/run.py report`` renders ``benchmarks/report/``.
 """
 
@@ -25,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         rest = args[1:]
         if "--results-dir" not in rest:
             rest = ["--results-dir", str(results)] + rest
-        if "--out" not in rest:
+        if "--out" not in rest and "-o" not in rest:
             rest += ["--out", str(REPO / "benchmarks" / "report")]
         return cli_main(["bench", "report", *rest])
-    if "--results-dir" not in args:
-        args += ["--results-dir", str(results)]
+    if not {"-o", "--out", "--results-dir"} & set(args):
+        args += ["--out", str(results)]
     return cli_main(["bench", *args])
 
 

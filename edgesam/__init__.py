@@ -11,16 +11,19 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .loading import load_predictor
     from .models.checkpoints import load_model
     from .models.registry import build_sam
     from .predictor import SamPredictor
 
-__all__ = ["SamPredictor", "SamAutomaticMaskGenerator", "build_sam", "list_models", "load_model", "__version__"]
+__all__ = ["SamPredictor", "SamAutomaticMaskGenerator", "build_sam", "list_models", "load_model", "load_predictor",
+           "__version__"]
 
 _LAZY = {
     "SamPredictor": ("edgesam.predictor", "SamPredictor"),
     "SamAutomaticMaskGenerator": ("edgesam.everything", "SamAutomaticMaskGenerator"),
     "load_model": ("edgesam.models.checkpoints", "load_model"),
+    "load_predictor": ("edgesam.loading", "load_predictor"),
     "build_sam": ("edgesam.models.registry", "build_sam"),
     "list_models": ("edgesam.zoo", "list_models"),
 }

@@ -8,6 +8,7 @@ import sys
 from importlib import import_module
 
 # sub-command modules, each with add_parser(subparsers) setting func=run(args) -> int
+# (one flag grammar: see edgesam.commands.grammar and the README's "Command-line grammar")
 COMMANDS = ("segment", "export", "quantize", "deploy", "everything", "stream", "models", "bench", "demo", "distill",
             "eval", "serve")
 
@@ -49,18 +50,34 @@ def join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """``argv`` (without the program name) -> the command's namespace, old spellings still in it
+    (:func:`edgesam.commands.grammar.finish` moves them). Usage errors exit 2 as argparse does."""
+    from edgesam.commands.grammar import join_positionals, rewrite_argv
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(rewrite_argv(join_negative_values(list(argv)), parser))
+    if extra:
+        join_positionals(parser, args, extra)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (errors print one line, exit 2)."""
-    args = build_parser().parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
+    from edgesam.commands.grammar import finish
+
+    args = parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
         try:
+            finish(args)
             return int(args.func(args) or 0)
         except ImportError as exc:
             from edgesam.torch_hint import is_torch_missing, torch_missing_error
 
             if not is_torch_missing(exc):
                 raise
-            what = f"--checkpoint {args.checkpoint}" if getattr(args, "checkpoint", None) else f"edgesam {args.command}"
+            model = getattr(args, "model", None)
+            what = f"model {model}" if model else f"edgesam {args.command}"
             raise torch_missing_error(what, exc) from exc
     except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as exc:
         print(f"edgesam {args.command}: error: {exc}", file=sys.stderr)

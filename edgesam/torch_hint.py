@@ -20,5 +20,5 @@ def torch_missing_error(what: str, exc: BaseException | None = None) -> ImportEr
         f"{what} needs {missing}, which is not installed (a runtime-only install). Install the CPU "
         f"build with `{TORCH_INSTALL}` (or do the full install from a checkout, see the README's "
         "Install section), or run an exported bundle, which needs no torch: "
-        "SamPredictor.from_bundle(DIR) / `--bundle DIR`."
+        "edgesam.load_predictor(BUNDLE_DIR) / `edgesam COMMAND BUNDLE_DIR`."
     )

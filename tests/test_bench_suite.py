@@ -138,15 +138,15 @@ def test_unwritable_results_dir_is_a_clear_error(tmp_path: Path, capsys: pytest.
     with pytest.raises(ResultsDirError, match="not writable"):
         check_results_dir(blocker / "results")
     # The command fails before exporting or measuring anything.
-    assert main(["bench", "--arch", "vit_t", "--results-dir", str(blocker / "results")]) == 2
+    assert main(["bench", "--arch", "vit_t", "-o", str(blocker / "results")]) == 2
     assert "not writable" in capsys.readouterr().err
 
 
 def test_cli_rejects_unknown_names_before_measuring(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["bench", "--arch", "vit_t", "--backends", "onnxruntime,tpu",
-                 "--results-dir", str(tmp_path)]) == 2
+                 "-o", str(tmp_path)]) == 2
     assert "unknown backend(s) 'tpu'" in capsys.readouterr().err
-    assert main(["bench", "--arch", "vit_t", "--precisions", "fp8", "--results-dir", str(tmp_path)]) == 2
+    assert main(["bench", "--arch", "vit_t", "--precisions", "fp8", "-o", str(tmp_path)]) == 2
     assert "unknown precision(s) 'fp8'" in capsys.readouterr().err
     assert main(["bench", "--arch", "vit_t", "--preset", "fastest", "--results-dir", str(tmp_path)]) == 2
     assert "unknown preset 'fastest'; known: runtimes-fp32, int8" in capsys.readouterr().err
@@ -249,7 +249,7 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     pytest.importorskip("onnxruntime")
     pytest.importorskip("matplotlib")
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--quick", "--threads", "1", "--no-progress"])
+    code = main(["demo", "-o", str(out), "--quick", "--threads", "1", "-q"])
     captured = capsys.readouterr()
     text = captured.out
     assert code == 0, text + captured.err

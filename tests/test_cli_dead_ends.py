@@ -15,13 +15,13 @@ def test_a_failed_demo_leaves_no_empty_folders(tmp_path: Path, capsys) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("remember the milk\n")
     out = tmp_path / "new" / "demo-out"
-    assert main(["demo", "--checkpoint", str(notes), "--out", str(out), "--quick", "--no-progress"]) == 2
+    assert main(["demo", str(notes), "-o", str(out), "--quick", "-q"]) == 2
     assert "notes.txt is a text file" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
     existing = tmp_path / "mine"
     existing.mkdir()
     (existing / "keep.txt").write_text("x")
-    assert main(["demo", "--checkpoint", str(notes), "--out", str(existing), "--quick", "--no-progress"]) == 2
+    assert main(["demo", str(notes), "-o", str(existing), "--quick", "-q"]) == 2
     assert sorted(p.name for p in existing.iterdir()) == ["keep.txt"]  # the user's folder stays as it was
 
 

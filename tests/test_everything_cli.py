@@ -37,7 +37,7 @@ def test_everything_writes_decodable_records_and_an_overlay(scene_file, tmp_path
 
     image_path, gt = scene_file
     out, drawn = tmp_path / "masks.json", tmp_path / "overlay.png"
-    args = ["everything", str(image_path), "--checkpoint", "edgesam-demo", "--out", str(out),
+    args = ["everything", "edgesam-demo", str(image_path), "-o", str(out),
             "--overlay", str(drawn), "--points-per-side", "8", "--pred-iou-thresh", "0.1",
             "--stability-score-thresh", "0"]  # fmt: skip
     text = _run(args, capsys)
@@ -74,7 +74,7 @@ def test_everything_uncompressed_rle_with_a_bundle(scene_file, tmp_path: Path, c
 
     bundle = export_bundle(tiny_model(), tmp_path / "bundle")
     out = tmp_path / "masks.json"
-    _run(["everything", str(scene_file[0]), "--bundle", str(bundle), "--out", str(out), "--points-per-side", "4",
+    _run(["everything", str(bundle), str(scene_file[0]), "-o", str(out), "--points-per-side", "4",
           "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--output-mode", "uncompressed_rle",
           "--coarse-to-fine"], capsys)  # fmt: skip
     doc = json.loads(out.read_text())
@@ -85,7 +85,7 @@ def test_everything_uncompressed_rle_with_a_bundle(scene_file, tmp_path: Path, c
 
 
 def test_everything_errors_are_one_line(tmp_path: Path, capsys) -> None:
-    assert main(["everything", str(tmp_path / "none.png"), "--checkpoint", "edgesam-demo", "--out",
+    assert main(["everything", "edgesam-demo", str(tmp_path / "none.png"), "-o",
                  str(tmp_path / "m.json")]) == 2  # fmt: skip
     assert "image not found" in capsys.readouterr().err
 
@@ -125,6 +125,6 @@ def test_an_empty_result_says_which_filter_removed_everything(scene_file, tmp_pa
     kept = SamAutomaticMaskGenerator(model, points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     records = kept.generate(image)
     assert kept.last_stats.passed_stability == 48 and kept.last_stats.returned == len(records) > 0
-    text = _run(["everything", str(scene_file[0]), "--checkpoint", "edgesam-demo", "--out", str(tmp_path / "m.json"),
+    text = _run(["everything", "edgesam-demo", str(scene_file[0]), "-o", str(tmp_path / "m.json"),
                  "--points-per-side", "4", "--pred-iou-thresh", "0.999"], capsys)  # fmt: skip
     assert "0 masks" in text and "no masks: 0 of 48 candidates passed pred_iou_thresh=0.999" in text

@@ -84,7 +84,7 @@ def test_cli_streams_records_and_shows_progress(tmp_path: Path, capsys) -> None:
     image = generate_scene(5, SceneConfig(height=150, width=200, min_objects=3, max_objects=4)).image
     write_image(tmp_path / "scene.png", image)
     out = tmp_path / "masks.json"
-    code = main(["everything", str(tmp_path / "scene.png"), "--checkpoint", "edgesam-demo", "--points-per-side", "4",
+    code = main(["everything", "edgesam-demo", str(tmp_path / "scene.png"), "--points-per-side", "4",
                  "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--out", str(out),
                  "--overlay", str(tmp_path / "all.png")])
     captured = capsys.readouterr()

@@ -75,11 +75,11 @@ def test_cli_rejects_points_outside_with_one_line(tmp_path: Path, capsys) -> Non
     image = tmp_path / "img.png"
     write_image(image, np.full((64, 96, 3), 120, np.uint8))
     for point in ("-5,20", "900,900"):
-        code = main(["segment", str(image), "--bundle", str(bundle), "--point", point, "--out", str(tmp_path / "m.png")])
+        code = main(["segment", str(bundle), str(image), "--point", point, "-o", str(tmp_path / "m.png")])
         err = capsys.readouterr().err
         assert code == 2, err
         x, y = point.split(",")
         assert f"point ({x}, {y}) is outside the 96x64" in err and len(err.strip().splitlines()) == 1
         assert not (tmp_path / "m.png").exists()
-    code = main(["segment", str(image), "--bundle", str(bundle), "--point", "0,64", "--out", str(tmp_path / "m.png")])
+    code = main(["segment", str(bundle), str(image), "--point", "0,64", "-o", str(tmp_path / "m.png")])
     assert code == 0 and (tmp_path / "m.png").exists()

@@ -89,7 +89,7 @@ def test_compressed_images_and_the_tracker_through_the_cli(tmp_path: Path, predi
         np.testing.assert_array_equal(f.image, scene(i))  # PNG: lossless
     out = tmp_path / "tracked.mcap"
     x0, y0, x1, y1 = disc_box(0)
-    code = main(["stream", str(bag), "--checkpoint", "edgesam-demo", "--box", f"{x0},{y0},{x1},{y1}", "-o", str(out)])
+    code = main(["stream", "edgesam-demo", str(bag), "--box", f"{x0},{y0},{x1},{y1}", "-o", str(out)])
     assert code == 0, capsys.readouterr().err
     masks = [_mask_array(m) for m in _read(out, MASK)]
     assert len(masks) == 3
@@ -105,14 +105,14 @@ def test_compressed_images_and_the_tracker_through_the_cli(tmp_path: Path, predi
 
 def test_the_cli_asks_for_an_output_and_a_prompt(tmp_path: Path, capsys: Any) -> None:
     bag = camera_bag(tmp_path, "ros1", frames=1)
-    assert main(["stream", str(bag), "--checkpoint", "edgesam-demo", "--prompt-topic", DETECTIONS]) == 2
+    assert main(["stream", "edgesam-demo", str(bag), "--prompt-topic", DETECTIONS]) == 2
     assert "give -o OUT" in capsys.readouterr().err
-    assert main(["stream", str(bag), "--checkpoint", "edgesam-demo", "-o", str(tmp_path / "o.mcap")]) == 2
+    assert main(["stream", "edgesam-demo", str(bag), "-o", str(tmp_path / "o.mcap")]) == 2
     assert "--prompt-topic" in capsys.readouterr().err
 
 
 def _cli_error(capsys: Any, *argv: str) -> str:
-    assert main(["stream", *argv, "--checkpoint", "edgesam-demo"]) == 2
+    assert main(["stream", "edgesam-demo", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("edgesam stream: error:") and err.count("\n") == 1, err
     return err

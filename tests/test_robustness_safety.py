@@ -67,7 +67,7 @@ def test_pickled_code_never_runs_on_any_entry_point(tmp_path: Path, capsys: pyte
         from edgesam.io import write_image
 
         write_image(image, np.zeros((16, 16, 3), np.uint8))
-        assert main(["segment", str(image), "--checkpoint", str(path), "--point", "4,4", "--out",
+        assert main(["segment", str(path), str(image), "--point", "4,4", "-o",
                      str(tmp_path / "m.png")]) == 2  # fmt: skip
         assert "could not read checkpoint" in capsys.readouterr().err
         assert not marker.exists(), f"loading {path.name} executed pickled code"

@@ -271,8 +271,8 @@ def test_stream_with_the_demo_model_and_cli(tmp_path: Path) -> None:
     frames = frames[:8]
     video = _write_video(tmp_path / "in.mp4", frames)
     out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
-    code = main(["stream", str(video), "--checkpoint", "edgesam-demo", "--point", "28,40", "--out", str(out),
-                 "--every-frame", "--no-mask-input", "--json", str(stats)])  # fmt: skip
+    code = main(["stream", "edgesam-demo", str(video), "--point", "28,40", "-o", str(out),
+                 "--every-frame", "--no-mask-input", "--json-out", str(stats)])  # fmt: skip
     assert code == 0
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
@@ -281,7 +281,7 @@ def test_stream_with_the_demo_model_and_cli(tmp_path: Path) -> None:
 
     summary = json.loads(stats.read_text())
     assert summary["frames_decoded"] == 8 and summary["latency"]["n"] == 8
-    assert main(["stream", str(video), "--checkpoint", "edgesam-demo", "--out", str(out)]) == 2
+    assert main(["stream", "edgesam-demo", str(video), "-o", str(out)]) == 2
 
 
 def test_long_stream_keeps_memory_flat() -> None:

@@ -1,7 +1,7 @@
 """Without torch (a runtime-only install), torch-only entry points say what to install.
 
 Like ``test_runtimes_no_torch.py``: a subprocess makes ``torch`` unimportable, then calls
-``edgesam.load_model`` and the CLI with ``--checkpoint edgesam-demo``.
+``edgesam.load_model``, ``edgesam.load_predictor`` and the CLI with the model ``edgesam-demo``.
 """
 
 from __future__ import annotations
@@ -33,9 +33,15 @@ else:
 write_image(sys.argv[1] + "/img.png", np.zeros((32, 32, 3), np.uint8))
 err = io.StringIO()
 with redirect_stderr(err):
-    code = main(["segment", sys.argv[1] + "/img.png", "--checkpoint", "edgesam-demo", "--point", "4,4",
-                 "--out", sys.argv[1] + "/m.png"])
+    code = main(["segment", "edgesam-demo", sys.argv[1] + "/img.png", "--point", "4,4",
+                 "-o", sys.argv[1] + "/m.png"])
 print("CLI:", code, err.getvalue().strip())
+try:
+    edgesam.load_predictor("edgesam-demo")
+except ImportError as exc:
+    print("FACTORY:", exc)
+else:
+    raise SystemExit("load_predictor worked without torch")
 """
 
 
@@ -47,7 +53,8 @@ def test_torch_entry_points_say_how_to_install_torch(tmp_path: Path) -> None:
     lines = dict(line.split(": ", 1) for line in proc.stdout.strip().splitlines())
     py, cli = lines["PY"], lines["CLI"]
     assert py.startswith("edgesam.load_model needs torch, which is not installed"), py
-    assert "pip install torch==2.13.0 safetensors" in py and "SamPredictor.from_bundle" in py
-    assert cli.startswith("2 edgesam segment: error: --checkpoint edgesam-demo needs torch"), cli
-    assert "pip install torch==2.13.0" in cli and "--bundle DIR" in cli and "\n" not in cli
+    assert "pip install torch==2.13.0 safetensors" in py and "load_predictor(BUNDLE_DIR)" in py
+    assert cli.startswith("2 edgesam segment: error: checkpoint edgesam-demo needs torch"), cli
+    assert "pip install torch==2.13.0" in cli and "edgesam COMMAND BUNDLE_DIR" in cli and "\n" not in cli
+    assert lines["FACTORY"].startswith("checkpoint edgesam-demo needs torch, which is not installed"), lines["FACTORY"]
     assert not (tmp_path / "m.png").exists()

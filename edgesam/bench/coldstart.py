@@ -25,6 +25,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from edgesam.loading import load_predictor, thread_options
+
 from .timing import TimingStats, process_peak_rss_mb
 
 __all__ = ["ColdStart", "child_env", "measure_cold_start", "open_predictor", "process_peak_rss_mb", "run_child",
@@ -43,44 +45,11 @@ def child_env(spec: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
-def thread_options(backend: str, threads: int | None) -> dict[str, Any]:
-    """Backend constructor keywords that set the intra-op thread count (empty for None)."""
-    if threads is None or backend in ("torch", "tensorrt"):
-        return {}
-    if backend == "onnxruntime":
-        return {"intra_op_threads": int(threads)}
-    if backend == "openvino":
-        return {"config": {"INFERENCE_NUM_THREADS": int(threads)}}
-    return {}
-
-
 def open_predictor(spec: Mapping[str, Any]) -> Any:
     """A `SamPredictor` for a variant spec (see the module docstring)."""
-    from edgesam.predictor import SamPredictor
-
-    backend = str(spec["backend"])
-    threads = spec.get("threads")
-    options = dict(spec.get("options") or {})
-    if backend == "torch":
-        import torch
-
-        from edgesam.models.checkpoints import load_model
-        from edgesam.runtimes.torch_backend import TorchBackend
-
-        if threads:
-            torch.set_num_threads(int(threads))
-        dtype = getattr(torch, options.pop("dtype", "float32"))
-        device = options.pop("device", "cpu")
-        model = load_model(spec["checkpoint"], device=device)
-        return SamPredictor(TorchBackend(model, device=device, dtype=dtype, **options))
-    from edgesam.runtimes.loader import load_backend
-
-    for key, value in thread_options(backend, threads).items():  # explicit options win
-        if isinstance(value, dict):
-            options[key] = {**value, **dict(options.get(key) or {})}
-        else:
-            options.setdefault(key, value)
-    return SamPredictor(load_backend(spec["bundle"], backend=backend, **options))
+    model = spec["checkpoint"] if spec["backend"] == "torch" else spec["bundle"]
+    return load_predictor(model, backend=str(spec["backend"]), threads=spec.get("threads") or None,
+                          **dict(spec.get("options") or {}))
 
 
 @dataclass(frozen=True)

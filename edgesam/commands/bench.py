@@ -1,10 +1,11 @@
 """``edgesam bench``: latency, memory and fidelity per backend x precision on this machine.
 
-    edgesam bench [--bundle DIR | --checkpoint PATH_OR_NAME | --arch NAME] [--preset NAME] [--backends ...]
-                  [--precisions fp32,fp16,int8] [--threads N] [--quick] [--results-dir DIR]
-    edgesam bench report [--results-dir DIR] [--out DIR]
+    edgesam bench [MODEL | --arch NAME] [--preset NAME] [--backends ...] [--precisions fp32,fp16,int8]
+                  [--threads N] [--quick] [-o RESULTS_DIR] [-q] [--json]
+    edgesam bench report [--results-dir DIR] [-o REPORT_DIR]
 
-Rows are appended to ``<results-dir>/<device-id>.jsonl``; ``bench report`` renders the history.
+Rows are appended to ``<RESULTS_DIR>/<device-id>.jsonl``; ``bench report`` renders the history
+(registered as the command ``bench-report``: see :func:`edgesam.commands.grammar.rewrite_argv`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+
+from .grammar import DEFAULT_MODEL, Output, add_json, add_model, add_out, add_quiet, add_threads, grammar_of
 
 __all__ = ["add_parser", "default_report_dir", "default_results_dir", "run", "run_report"]
 
@@ -36,11 +39,12 @@ def default_report_dir(results_dir: Path) -> Path:
 
 
 def add_source_arguments(p: argparse.ArgumentParser) -> None:
-    """``--bundle | --checkpoint | --arch`` (+ ``--image-size``, ``--work-dir``)."""
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--bundle", help="an exported fp32 bundle folder (no torch baseline)")
-    src.add_argument("--checkpoint", help="checkpoint file or model name (default: edgesam-demo)")
-    src.add_argument("--arch", help="architecture with seeded random weights, e.g. vit_t")
+    """``[MODEL] | --arch NAME`` (+ ``--image-size``, ``--work-dir``); old ``--bundle``/``--checkpoint``."""
+    add_model(p, required=False, backend=False, runtime_options=False,
+              note="model name, checkpoint file or fp32 bundle folder (a bundle: no torch baseline); "
+                   "or --arch NAME instead")  # fmt: skip
+    grammar_of(p).model_default = DEFAULT_MODEL
+    p.add_argument("--arch", help="instead of MODEL: this architecture with seeded random weights, e.g. vit_t")
     p.add_argument("--image-size", type=int, help="input side for --arch (default: the arch's)")
     p.add_argument("--work-dir", help="cache of exported / quantized bundles "
                                       "(default $EDGESAM_HOME/bench, ~/.cache/edgesam/bench)")
@@ -51,7 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "bench", help="benchmark every backend x precision on this machine (or: bench report)",
         description="Measure encoder / decoder latency, first mask, segment-everything, cold "
                     "start, peak RSS, file sizes and fidelity vs torch fp32, per backend x "
-                    "precision, and append the rows to the results history.")
+                    "precision, and append the rows to the results history. "
+                    "`edgesam bench report` renders the history.")
     add_source_arguments(p)
     p.add_argument("--preset", metavar="NAME", help="a named grid: runtimes-fp32 (every runtime in fp32, OpenVINO "
                    "bf16), int8 (onnxruntime/openvino fp32 vs int8); --backends/--precisions win")
@@ -59,17 +64,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="backends to measure (comma or space separated; default: all registered)")
     p.add_argument("--precisions", nargs="+", metavar="NAME",
                    help="precisions: fp32, fp16, bf16, int8 (default fp32,fp16,int8)")
-    p.add_argument("--threads", type=int, help="intra-op threads (default: usable CPUs)")
+    add_threads(p)
     p.add_argument("--quick", action="store_true", help="smoke-test budget (~1 min; rough numbers)")
-    p.add_argument("--results-dir", help="results history folder (default benchmarks/results in "
-                                         "a checkout, else ./edgesam-bench-results)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_out(p, required=False, metavar="DIR", legacy=("--results-dir",),
+            help="results history folder the rows are appended to (default benchmarks/results in a checkout, "
+                 "else ./edgesam-bench-results)")  # fmt: skip
+    add_quiet(p, help="no progress bar", legacy=("--no-progress",))
+    add_json(p, help="print this run's rows, skips and failures as JSON on stdout")
     p.set_defaults(func=run)
-    sub = p.add_subparsers(dest="bench_command", metavar="report", title="sub-command (optional)")
-    r = sub.add_parser("report", help="write the markdown + PNG report of the results history")
+    r = subparsers.add_parser("bench-report", prog="edgesam bench report",
+                              description="Write the markdown + PNG report of the results history "
+                                          "(`edgesam bench report`).")
     r.add_argument("--results-dir", dest="report_results_dir",
                    help="results history folder (default as for `edgesam bench`)")
-    r.add_argument("--out", help="report folder (default benchmarks/report beside results/)")
+    add_out(r, required=False, metavar="DIR", help="report folder (default benchmarks/report beside results/)")
     r.add_argument("--no-plots", action="store_true", help="markdown only (no matplotlib needed)")
     r.set_defaults(func=run_report)
 
@@ -83,7 +91,7 @@ def run_report(args: argparse.Namespace) -> int:
     from edgesam.bench.results import ResultsDirError
     from edgesam.bench.report import write_report
 
-    results = _results_dir(getattr(args, "report_results_dir", None) or args.results_dir)
+    results = _results_dir(args.report_results_dir)
     out = Path(args.out) if args.out else default_report_dir(results)
     try:
         paths = write_report(results, out, plots=not args.no_plots)
@@ -97,20 +105,22 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def resolve_source(args: argparse.Namespace, *, log: Any = print) -> Any:
-    """`ModelSource` for the source arguments (default: the embedded edgesam-demo model)."""
+    """`ModelSource` for MODEL or ``--arch`` (default: the embedded edgesam-demo model)."""
     from edgesam.bench.sources import prepare_source
+    from edgesam.loading import resolve_model
     from edgesam.zoo import embedded_models
 
-    checkpoint = args.checkpoint
-    if args.bundle is None and args.checkpoint is None and args.arch is None:
-        if "edgesam-demo" not in embedded_models():
-            raise ValueError("give --checkpoint, --arch or --bundle (the embedded edgesam-demo "
-                             "model is not part of this install)")
-        checkpoint = "edgesam-demo"
+    if args.model is not None and args.arch is not None:
+        raise ValueError("give MODEL or --arch, not both")
     if args.image_size is not None and args.arch is None:
         raise ValueError("--image-size only applies to --arch")
-    return prepare_source(bundle=args.bundle, checkpoint=checkpoint, arch=args.arch,
-                          image_size=args.image_size, work_dir=args.work_dir, log=log)
+    if args.arch is not None:
+        return prepare_source(arch=args.arch, image_size=args.image_size, work_dir=args.work_dir, log=log)
+    if args.model is None and DEFAULT_MODEL not in embedded_models():
+        raise ValueError(f"give MODEL or --arch (the embedded {DEFAULT_MODEL} model is not part of this install)")
+    ref = resolve_model(args.model or DEFAULT_MODEL)
+    where = {"bundle": ref.path} if ref.kind == "bundle" else {"checkpoint": ref.path}
+    return prepare_source(**where, work_dir=args.work_dir, log=log)
 
 
 def print_summary(result: Any, *, out: Any = None) -> None:
@@ -128,24 +138,27 @@ def run(args: argparse.Namespace) -> int:
 
     backends, precisions = resolve_grid(getattr(args, "preset", None), parse_names(args.backends),
                                         parse_names(args.precisions))  # validated before anything slow
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    results = _results_dir(args.results_dir)
+    results = _results_dir(args.out)
+    report = Output(args)
     try:
         check_results_dir(results)
     except ResultsDirError as exc:
         print(f"edgesam bench: error: {exc}", file=sys.stderr)
         return 2
-    source = resolve_source(args)
+    source = resolve_source(args, log=report.info)
     if source.random_weights:
-        print(f"note: {source.arch} with seeded random weights: latency is representative, "
-              "masks (and so mask IoU) are not")
+        report.info(f"note: {source.arch} with seeded random weights: latency is representative, "
+                    "masks (and so mask IoU) are not")
     options = SuiteOptions(backends=backends, precisions=precisions, threads=args.threads,
-                           quick=args.quick, show_progress=not args.no_progress,
+                           quick=args.quick, show_progress=not args.quiet,
                            work_dir=Path(args.work_dir) if args.work_dir else None)
-    result = run_suite(source, options, results_dir=results)
-    print_summary(result)
-    for path in result.files:
-        print(f"results -> {path}")
-    print(f"render the history with: edgesam bench report --results-dir {results}")
+    result = run_suite(source, options, results_dir=results, log=report.info)
+    if report.json:
+        report.result("", {"rows": [r.to_dict() for r in result.rows], "skipped": [s.to_dict() for s in result.skipped],
+                           "failed": [f.to_dict() for f in result.failed], "files": [str(p) for p in result.files]})
+    else:
+        print_summary(result)
+        for path in result.files:
+            print(f"results -> {path}")
+        print(f"render the history with: edgesam bench report --results-dir {results}")
     return 1 if result.failed else 0

@@ -1,6 +1,6 @@
 """``edgesam demo``: the main job end to end, offline, in one command.
 
-    edgesam demo [--checkpoint PATH_OR_NAME] [--out DIR] [--quick]
+    edgesam demo [MODEL] [-o DIR] [--quick]
 
 1. export the model (default: the embedded ``edgesam-demo``) to a verified fp32 bundle;
 2. INT8-quantize it for every installed runtime that has an INT8 path;
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .common import parse_point
+from .grammar import DEFAULT_MODEL, add_model, add_out, add_quiet, add_threads
 
 __all__ = ["add_parser", "run"]
 
@@ -28,7 +29,7 @@ _DEMO_NOTE = (
     "distilled on its own synthetic scenes: textured shapes on textured backgrounds. It segments "
     "synthetic-like scenes; it is NOT a general-purpose SAM and will not segment real photos well. "
     "For real images run the same command with an official checkpoint, e.g. "
-    "`edgesam demo --checkpoint mobile_sam` (downloaded once; see `edgesam models`)."
+    "`edgesam demo mobile_sam` (downloaded once; see `edgesam models`)."
 )
 _SAMPLE_SEED = 3
 
@@ -37,17 +38,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo", help="export, INT8-quantize, benchmark and segment a sample, in one command",
         description="Runs edgesam's main job end to end on this machine and writes the overlay "
-                    "and the benchmark report into --out. " + _DEMO_NOTE)
-    p.add_argument("--checkpoint", default="edgesam-demo",
-                   help="checkpoint file or model name (default: the embedded edgesam-demo)")
-    p.add_argument("--out", default="edgesam-demo-out", help="output folder (default ./edgesam-demo-out)")
+                    "and the benchmark report into -o/--out. " + _DEMO_NOTE)
+    add_model(p, required=False, default=DEFAULT_MODEL, note="model name or checkpoint file", legacy=("--checkpoint",),
+              backend=False, runtime_options=False)  # fmt: skip
+    add_out(p, required=False, default="edgesam-demo-out", metavar="DIR",
+            help="output folder (default ./edgesam-demo-out)")
     p.add_argument("--quick", action="store_true",
                    help="smallest benchmark budget (2 timed runs, 4x4 segment-everything grid): "
                         "a smoke test; without it the benchmark uses edgesam bench's --quick budget")
     p.add_argument("--image", help="segment this image instead of the synthetic sample")
     p.add_argument("--point", type=parse_point, metavar="X,Y", help="click for --image (default: centre)")
-    p.add_argument("--threads", type=int, help="intra-op threads (default: usable CPUs)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads(p)
+    add_quiet(p, help="no progress bar", legacy=("--no-progress",))
     p.set_defaults(func=run)
 
 
@@ -131,29 +133,27 @@ def _deployed(bundles: dict[str, Path]) -> tuple[str, str] | None:
 
 def _segment_sample(args: argparse.Namespace, source: Any, result: Any, out: Path) -> list[str]:
     """Segment the sample with the deployed bundle; write overlay + mask; return report lines."""
-    from edgesam.bench.coldstart import open_predictor
-    from edgesam.metrics import mask_iou
     from edgesam.io import write_image
+    from edgesam.loading import load_predictor
+    from edgesam.metrics import mask_iou
 
     image, point, what = _sample(args, source.image_size)
     chosen = _deployed(result.bundles)
     reference = None
     if source.checkpoint is not None:
-        reference = open_predictor({"backend": "torch", "checkpoint": str(source.checkpoint),
-                                    "threads": args.threads})
+        reference = load_predictor(str(source.checkpoint), backend="torch", threads=args.threads)
     if chosen is None:
         if reference is None:
             raise RuntimeError("no backend could run the model, so nothing was segmented")
         chosen, predictor = ("torch fp32", "torch"), reference
     else:
-        predictor = open_predictor({"backend": chosen[1], "bundle": str(result.bundles[chosen[0]]),
-                                    "threads": args.threads})
+        predictor = load_predictor(str(result.bundles[chosen[0]]), backend=chosen[1], threads=args.threads)
     mask, score = _segment(predictor, image, point)
     write_image(out / "sample.png", image)
     write_image(out / "mask.png", mask)
     from edgesam.viz import caption, describe_model
 
-    made_by = describe_model(predictor.backend, args.checkpoint)
+    made_by = describe_model(predictor.backend, args.model)
     write_image(out / "overlay.png", caption(render_result(image, mask, point), f"score {score:.3f} · {made_by}"))
     lines = [f"segmented {what} ({image.shape[1]}x{image.shape[0]}) from a click at "
              f"({point[0, 0]:.0f}, {point[0, 1]:.0f}) with {chosen[0]} (single-mask output): "
@@ -253,10 +253,10 @@ def _run(args: argparse.Namespace, out: Path, *, log_prefix: str) -> int:
     def log(msg: str) -> None:
         print(f"{log_prefix}{msg}", flush=True)
 
-    if args.checkpoint == "edgesam-demo":
+    if args.model == DEFAULT_MODEL:
         log("model: " + _DEMO_NOTE)
-    log(f"1/5 export {args.checkpoint} to an fp32 bundle")
-    source = prepare_source(checkpoint=args.checkpoint, work_dir=out / "bundles", log=log)
+    log(f"1/5 export {args.model} to an fp32 bundle")
+    source = prepare_source(checkpoint=args.model, work_dir=out / "bundles", log=log)
     log(f"    {source.arch}, {source.image_size} px input -> {source.bundle}")
     log("2/5 INT8 quantization")
     for line in _quantize_all(source, out, log):
@@ -264,7 +264,7 @@ def _run(args: argparse.Namespace, out: Path, *, log_prefix: str) -> int:
     log("3/5 benchmark every available backend x precision (torch fp32 is the baseline)")
     budget = SMOKE_BUDGET if args.quick else QUICK_BUDGET
     options = SuiteOptions(precisions=DEFAULT_PRECISIONS, threads=args.threads, quick=True,
-                           budget=budget, show_progress=not args.no_progress,
+                           budget=budget, show_progress=not args.quiet,
                            work_dir=out / "bundles")
     result = run_suite(source, options, results_dir=out / "results", log=log)
     print_summary(result)
@@ -276,7 +276,7 @@ def _run(args: argparse.Namespace, out: Path, *, log_prefix: str) -> int:
     log(f"    overlay -> {out / 'overlay.png'}")
     log(f"    mask    -> {out / 'mask.png'}")
     log(f"    report  -> {paths[0]}" + (f" (+ {len(paths) - 1} plots)" if len(paths) > 1 else ""))
-    if args.checkpoint == "edgesam-demo":
+    if args.model == DEFAULT_MODEL:
         log("reminder: edgesam-demo only knows synthetic scenes; numbers above are this "
             "machine's speed for a small model, not MobileSAM/EdgeSAM speed.")
     return 1 if result.failed else 0

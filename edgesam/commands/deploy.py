@@ -10,6 +10,8 @@ import argparse
 import signal
 import sys
 
+from .grammar import Output, add_json, add_model, add_out, add_quiet, add_threads
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -22,8 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "deploy.png. SamPredictor.from_bundle(DIR) then runs the recorded choice. Exit status 1 when "
         "no candidate passes (nothing is written).",
     )
-    p.add_argument("model", metavar="MODEL", help="zoo name (see `edgesam models`), checkpoint file, or edgesam-demo")
-    p.add_argument("-o", "--out", required=True, metavar="DIR", help="bundle folder to write")
+    add_model(p, required=True, note="model name (see `edgesam models`) or checkpoint file", backend=False,
+              runtime_options=False, legacy=())
+    add_out(p, required=True, help="bundle folder to write", metavar="DIR")
     p.add_argument("--calib", metavar="DIR", help="calibration images for the INT8 candidates (your own images "
                    "are best; default: the quantizer's)")  # fmt: skip
     p.add_argument("--min-iou", type=float, default=None, metavar="X",
@@ -36,14 +39,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="time budget in minutes; candidates left when it runs out are skipped (default 15)")
     p.add_argument("--max-rss-mb", type=float, default=None, metavar="N",
                    help="reject candidates whose measured resident memory exceeds N MiB")  # fmt: skip
-    p.add_argument("--threads", type=int, help="intra-op threads (default: usable CPUs)")
+    add_threads(p)
     p.add_argument("--heldout", type=int, default=4, metavar="N", help="held-out images for the gate (default 4)")
     p.add_argument("--quick", action="store_true", help="smoke-test timing budget (rough numbers)")
     p.add_argument("--results-dir", help="bench history folder (default as for `edgesam bench`)")
     p.add_argument("--no-history", action="store_true", help="do not append rows to the bench history")
     p.add_argument("--work-dir", help="cache of exported bundles (default $EDGESAM_HOME/bench)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the candidate table and the result")
+    add_quiet(p, help="print only the candidate table and the result")
+    add_json(p, help="print the result (bundle, choice, history files) as JSON on stdout")
     p.set_defaults(func=run)
 
 
@@ -64,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.heldout < 1:
         raise ValueError(f"--heldout must be >= 1, got {args.heldout}")
     results_dir = None if args.no_history else (args.results_dir or default_results_dir())
-    quiet_log = (lambda m: print(m) if "\n" in m or m.startswith("chose") else None)
+    report = Output(args)
+    shown = print if not args.json else (lambda m: print(m, file=sys.stderr))
+    quiet_log = (lambda m: shown(m) if "\n" in m or m.startswith("chose") else None)
 
     def _terminate(signum: int, frame: object) -> None:  # SIGTERM cleans up like Ctrl-C
         raise KeyboardInterrupt
@@ -78,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             args.model, args.out, calib=args.calib, min_mask_iou=min_iou, backends=_names(args.backends), candidates=_names(args.candidates),
             budget_min=args.budget_min, max_rss_mb=args.max_rss_mb, threads=args.threads, heldout=args.heldout,
             quick=args.quick, work_dir=args.work_dir, results_dir=results_dir, overwrite=args.overwrite,
-            log=quiet_log if args.quiet else print, show_progress=not args.quiet and sys.stderr.isatty(),
+            log=quiet_log if args.quiet else shown, show_progress=not args.quiet and sys.stderr.isatty(),
         )  # fmt: skip
     except DeployError as exc:
         print(f"edgesam deploy: {exc}", file=sys.stderr)
@@ -92,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    print(f"bundle: {result.path} (report: {result.path / 'deploy-report.md'})")
+    text = f"bundle: {result.path} (report: {result.path / 'deploy-report.md'})"
     if result.history:
-        print("history: " + ", ".join(str(p) for p in result.history))
+        text += "\nhistory: " + ", ".join(str(p) for p in result.history)
+    report.result(text, {"bundle": str(result.path), "report": str(result.path / "deploy-report.md"),
+                         "choice": result.record, "history": [str(p) for p in result.history]})
     return 0

@@ -1,4 +1,4 @@
-"""``edgesam everything``: every object in an image -> JSON mask records (+ overlay)."""
+"""``edgesam everything [MODEL] IMAGE``: every object in an image -> JSON mask records (+ overlay)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from .common import add_model_arguments, load_predictor
+from .grammar import DEFAULT_MODEL, Output, add_json, add_model, add_out, add_quiet, add_threads, predictor_for
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("everything", help="segment everything in an image (automatic mask generation)")
+    p = subparsers.add_parser("everything", help="segment everything in an image (automatic mask generation)",
+                              description="MODEL (default edgesam-demo) comes before IMAGE: "
+                                          "`edgesam everything [MODEL] IMAGE -o masks.json`.")
+    add_model(p, required=False, default=DEFAULT_MODEL)
     p.add_argument("image", help="input image (any format OpenCV reads)")
-    add_model_arguments(p)
-    p.add_argument("--out", required=True, help="output JSON with one record per mask")
+    add_out(p, required=True, help="JSON with one record per mask")
     p.add_argument("--overlay", help="also write the image with every mask drawn on it (PNG/JPEG)")
     p.add_argument("--points-per-side", type=int, default=32, metavar="N", help="grid of N x N point prompts (32)")
     p.add_argument("--points-per-batch", type=int, default=64, metavar="B", help="prompts per decoder call (64)")
@@ -31,7 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="decode a sparse grid first and skip points already covered (faster, may miss nested masks)")
     p.add_argument("--output-mode", choices=("coco_rle", "uncompressed_rle"), default="coco_rle",
                    help="segmentation encoding in the JSON (coco_rle: pycocotools-compatible)")
-    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    add_threads(p)
+    add_quiet(p, help="no progress lines on stderr; print only the result", legacy=("--no-progress",))
+    add_json(p, help="print the summary (mask count, time, files) as JSON on stdout")
     p.set_defaults(func=run)
 
 
@@ -118,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
     from edgesam.everything import SamAutomaticMaskGenerator
     from edgesam.io import read_image, write_image
 
+    report = Output(args)
     image = read_image(args.image)
-    predictor = load_predictor(args)
+    predictor = predictor_for(args)
     generator = SamAutomaticMaskGenerator(
         predictor,
         points_per_side=args.points_per_side,
@@ -131,14 +136,14 @@ def run(args: argparse.Namespace) -> int:
         coarse_to_fine=args.coarse_to_fine,
         output_mode=args.output_mode,
     )
-    generator.progress = _progress_printer(not args.no_progress)
+    generator.progress = _progress_printer(not args.quiet)
     start = time.perf_counter()
     masks = generator.generate_mask_set(image)  # RLEs; segmentations are encoded while writing
     seconds = time.perf_counter() - start
     header = {
         "image": str(args.image),
         "image_size": [int(image.shape[0]), int(image.shape[1])],
-        "model": args.bundle or args.checkpoint,
+        "model": args.model,
         "backend": getattr(predictor.backend, "name", None),
         "settings": {
             "points_per_side": args.points_per_side,
@@ -153,16 +158,21 @@ def run(args: argparse.Namespace) -> int:
     }
     out = Path(args.out)
     count = write_records_json(out, header, masks, args.output_mode)
-    print(f"{count} masks in {seconds:.2f} s -> {out}")
+    lines = [f"{count} masks in {seconds:.2f} s -> {out}"]
     stats = getattr(generator, "last_stats", None)
+    why = None
     if stats is not None and not count:
-        print(f"no masks: {stats.explain()} (lower --pred-iou-thresh / --stability-score-thresh to see more)")
+        why = stats.explain()
+        lines.append(f"no masks: {why} (lower --pred-iou-thresh / --stability-score-thresh to see more)")
     if args.overlay:
         from edgesam.everything import area_from_rle
         from edgesam.viz import caption, describe_model
 
         records = [{"segmentation": rle, "area": area_from_rle(rle)} for rle in masks.rles]
-        made_by = describe_model(predictor.backend, args.bundle or args.checkpoint)
+        made_by = describe_model(predictor.backend, args.model)
         write_image(args.overlay, caption(draw_records(image, records), f"{count} masks · {made_by}"))
-        print(f"overlay -> {args.overlay}")
+        lines.append(f"overlay -> {args.overlay}")
+    report.result("\n".join(lines), {"masks": count, "seconds": round(seconds, 4), "out": str(out),
+                                     "overlay": args.overlay, "model": args.model, "backend": header["backend"],
+                                     "no_masks_because": why})  # fmt: skip
     return 0

@@ -1,14 +1,17 @@
-"""``edgesam export CHECKPOINT_OR_NAME -o BUNDLE_DIR``: a verified ONNX bundle."""
+"""``edgesam export MODEL -o BUNDLE_DIR``: a verified ONNX bundle."""
 
 from __future__ import annotations
 
 import argparse
 
+from .grammar import Output, add_json, add_model, add_out, add_quiet, add_threads
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export a checkpoint to a verified ONNX bundle folder")
-    p.add_argument("checkpoint", help="checkpoint file or model name (see `edgesam models`)")
-    p.add_argument("-o", "--output", required=True, help="bundle folder to create")
+    add_model(p, required=True, note="model name (see `edgesam models`) or checkpoint file", backend=False,
+              runtime_options=False, legacy=())
+    add_out(p, required=True, help="bundle folder to create", legacy=("--output",))
     p.add_argument("--arch", help="expected architecture (detected from the checkpoint by default)")
     p.add_argument("--image-size", type=int, help="input side S when the checkpoint is not 1024 px")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
@@ -23,7 +26,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "mask logits kept in float32, gated against fp32 with ONNX Runtime (default fp32)")
     p.add_argument("--min-iou", type=float, default=None,
                    help="fp16 gate: minimum mean mask IoU against the fp32 bundle (default 0.97)")
+    add_threads(p)
+    add_quiet(p, help="print only the result")
+    add_json(p, help="print the bundle's path and metadata as JSON on stdout")
     p.set_defaults(func=run)
+
+
+def _threads(args: argparse.Namespace) -> None:
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,9 +48,10 @@ def run(args: argparse.Namespace) -> int:
         return _run_fp16(args)
     if args.min_iou is not None:
         raise ValueError("--min-iou applies to --precision fp16 only")
+    _threads(args)
     out = export_bundle(
-        args.checkpoint,
-        args.output,
+        args.model,
+        args.out,
         arch=args.arch,
         image_size=args.image_size,
         opset=args.opset,
@@ -47,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     meta = load_bundle(out).metadata
-    print(f"bundle: {out} ({meta['arch']}, {meta['image_size']} px, opset {meta['opset']})")
-    print("verified against torch:", json.dumps(meta["verification"]["measured"], sort_keys=True))
+    Output(args).result(
+        f"bundle: {out} ({meta['arch']}, {meta['image_size']} px, opset {meta['opset']})\n"
+        f"verified against torch: {json.dumps(meta['verification']['measured'], sort_keys=True)}",
+        {"bundle": str(out), "arch": meta["arch"], "image_size": meta["image_size"], "opset": meta["opset"],
+         "precision": meta.get("precision"), "verification": meta["verification"]})  # fmt: skip
     return 0
 
 
@@ -62,21 +79,24 @@ def _run_fp16(args: argparse.Namespace) -> int:
     from edgesam.quantization.accuracy import DEFAULT_MIN_IOU
     from edgesam.quantization.fp16 import fp16_bundle
 
-    out = Path(args.output).absolute()
+    out = Path(args.out).absolute()
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} exists; pass --overwrite to replace it")
     min_iou = DEFAULT_MIN_IOU if args.min_iou is None else args.min_iou
     if not 0.0 < min_iou <= 1.0:
         raise ValueError(f"--min-iou must be in (0, 1], got {min_iou}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    _threads(args)
+    report = Output(args)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.fp32-", dir=out.parent))
     try:
-        fp32 = export_bundle(args.checkpoint, work / "fp32", arch=args.arch, image_size=args.image_size,
+        fp32 = export_bundle(args.model, work / "fp32", arch=args.arch, image_size=args.image_size,
                              opset=args.opset, sam_decoder=args.sam_decoder, sam_single_mask=not args.sam_all_masks,
                              external_data=True if args.external_data else None)  # fmt: skip
-        result = fp16_bundle(fp32, out, min_mask_iou=min_iou, overwrite=args.overwrite, log=print)
+        result = fp16_bundle(fp32, out, min_mask_iou=min_iou, overwrite=args.overwrite, log=report.info)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"bundle: {result.path} (fp16 for TensorRT; runs on tensorrt, onnxruntime)")
-    print(f"fp16 vs fp32 (onnxruntime CPU): {result.report.summary()}")
+    report.result(f"bundle: {result.path} (fp16 for TensorRT; runs on tensorrt, onnxruntime)\n"
+                  f"fp16 vs fp32 (onnxruntime CPU): {result.report.summary()}",
+                  {"bundle": str(result.path), "precision": "fp16", "fp16_vs_fp32": result.report.summary()})
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .grammar import Output, add_json, add_model, add_out, add_quiet
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from edgesam.quantization.recipes import BACKENDS, DEFAULT_RECIPES, RECIPES, SEARCH_RECIPES
@@ -21,9 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "the accuracy and speed reports. Exits with status 1 when the mean mask IoU stays below --min-iou, "
         "or when the result is not measurably faster than the fp32 bundle (unless --allow-slow).",
     )
-    p.add_argument("bundle", help="fp32 bundle folder (from `edgesam export`)")
+    add_model(p, required=True, note="fp32 bundle folder (from `edgesam export`)", backend=False,
+              runtime_options=False, legacy=())
     p.add_argument("--backend", required=True, choices=BACKENDS, help="runtime the INT8 bundle is for")
-    p.add_argument("-o", "--out", required=True, help="output bundle folder")
+    add_out(p, required=True, help="INT8 bundle folder to create")
     p.add_argument("--calib", metavar="DIR", help="folder of calibration images (jpg/png, any size): your own "
                    "images are best; default: public-domain photos from scikit-image plus synthetic scenes")  # fmt: skip
     p.add_argument("--recipe", metavar="NAME", default="auto",
@@ -40,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="write the bundle even when it is not measurably faster than the fp32 bundle")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--seed", type=int, default=0, help="sample-image and prompt seed (default 0)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the final report")
+    add_quiet(p, help="print only the final report")
+    add_json(p, help="print the result (bundle, gate, speed) as JSON on stdout")
     p.set_defaults(func=run)
 
 
@@ -57,11 +61,12 @@ def run(args: argparse.Namespace) -> int:
             re.compile(pattern)
         except re.error as exc:
             raise ValueError(f"--exclude {pattern!r} is not a regular expression ({exc})") from None
+    report = Output(args)
     try:
         result = quantize_bundle(
-            args.bundle, args.out, backend=args.backend, calib_dir=args.calib, recipe=args.recipe,
+            args.model, args.out, backend=args.backend, calib_dir=args.calib, recipe=args.recipe,
             min_mask_iou=min_iou, gate=not args.no_gate, search=not (args.no_search or args.no_gate),
-            overwrite=args.overwrite, seed=args.seed, log=None if args.quiet else print,
+            overwrite=args.overwrite, seed=args.seed, log=None if args.quiet else report.info,
             require_faster=not args.allow_slow, exclude_patterns=tuple(args.exclude),
         )  # fmt: skip
     except AccuracyGateError as exc:
@@ -72,11 +77,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"edgesam quantize: {exc}", file=sys.stderr)
         print("no bundle was written (--allow-slow writes it anyway)", file=sys.stderr)
         return 1
-    print(result.summary())
     if not result.report.passed:
         print(f"warning: below the {min_iou} threshold; written anyway because of --no-gate", file=sys.stderr)
     if result.int8_ops[0] == 0 or (result.speed is not None and not result.speed.faster):
         what = "nothing is quantized" if result.int8_ops[0] == 0 else "not measurably faster than the fp32 bundle"
         print(f"warning: {what}; written anyway because of --allow-slow", file=sys.stderr)
-    print(f"bundle: {result.path}")
+    report.result(f"{result.summary()}\nbundle: {result.path}", {
+        "bundle": str(result.path), "backend": args.backend, "recipe": result.recipe,
+        "float_precision": result.float_precision, "int8_ops": list(result.int8_ops),
+        "accuracy": result.report.to_dict(), "speed": None if result.speed is None else result.speed.to_dict()})
     return 0

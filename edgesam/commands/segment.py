@@ -1,4 +1,4 @@
-"""``edgesam segment``: one image, point/box prompts -> mask PNG (+ overlay)."""
+"""``edgesam segment [MODEL] IMAGE``: point/box prompts -> mask PNG (+ overlay)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,25 @@ import argparse
 
 import numpy as np
 
-from .common import add_model_arguments, load_predictor, parse_box, parse_point
+from .common import parse_box, parse_point
+from .grammar import DEFAULT_MODEL, Output, add_json, add_model, add_out, add_quiet, add_threads, predictor_for
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("segment", help="segment an image from point / box prompts")
+    p = subparsers.add_parser("segment", help="segment an image from point / box prompts",
+                              description="MODEL (default edgesam-demo) comes before IMAGE: "
+                                          "`edgesam segment [MODEL] IMAGE --point X,Y -o mask.png`.")
+    add_model(p, required=False, default=DEFAULT_MODEL)
     p.add_argument("image", help="input image (any format OpenCV reads)")
-    add_model_arguments(p)
     p.add_argument("--point", type=parse_point, action="append", default=[], metavar="X,Y[,LABEL]",
                    help="prompt point in image pixels; LABEL 1 = object (default), 0 = background")
     p.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="prompt box in image pixels")
     p.add_argument("--single", action="store_true", help="ask for one mask instead of the best of three")
-    p.add_argument("--out", required=True, help="output mask PNG (0/255)")
+    add_out(p, required=True, help="mask PNG (0/255)")
     p.add_argument("--overlay", help="also write the image with the mask and prompts drawn on it")
+    add_threads(p)
+    add_quiet(p)
+    add_json(p)
     p.set_defaults(func=run)
 
 
@@ -28,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.point and args.box is None:
         raise ValueError("give at least one --point or a --box")
+    out = Output(args)
     image = read_image(args.image)
-    predictor = load_predictor(args)
+    predictor = predictor_for(args)
     predictor.set_image(image)
     coords = np.array([p[:2] for p in args.point], dtype=np.float32) if args.point else None
     labels = np.array([p[2] for p in args.point], dtype=np.int64) if args.point else None
@@ -39,10 +46,15 @@ def run(args: argparse.Namespace) -> int:
     )
     best = int(np.argmax(scores))
     write_image(args.out, masks[best])
-    print(f"mask {best} of {len(scores)}: score {scores[best]:.3f}, area {int(masks[best].sum())} px -> {args.out}")
     if args.overlay:
         drawn = overlay(image, masks[best], points=coords, labels=labels, boxes=box)
-        made_by = describe_model(predictor.backend, args.bundle or args.checkpoint)
+        made_by = describe_model(predictor.backend, args.model)
         write_image(args.overlay, caption(drawn, f"mask {best} of {len(scores)}, score {scores[best]:.3f} · {made_by}"))
-        print(f"overlay -> {args.overlay}")
+    text = f"mask {best} of {len(scores)}: score {scores[best]:.3f}, area {int(masks[best].sum())} px -> {args.out}"
+    if args.overlay:
+        text += f"\noverlay -> {args.overlay}"
+    out.result(text, {"model": args.model, "backend": getattr(predictor.backend, "name", None),
+                      "mask": args.out, "overlay": args.overlay, "mask_index": best, "masks": len(scores),
+                      "score": float(scores[best]), "area": int(masks[best].sum()),
+                      "scores": [float(s) for s in scores]})  # fmt: skip
     return 0

@@ -1,9 +1,9 @@
 """``edgesam serve``: the HTTP API and the click-to-segment web page.
 
-    edgesam serve [--bundle B | --checkpoint C] [--backend NAME] [--host 127.0.0.1] [--port 8000]
+    edgesam serve [MODEL] [--backend NAME] [--host 127.0.0.1] [--port 8000]
                   [--threads N] [--cache-mb 512] [--api-key KEY]
 
-Without a model argument it serves the embedded ``edgesam-demo`` (offline).
+Without MODEL it serves the embedded ``edgesam-demo`` (offline).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import os
 import socket
 import sys
 from typing import Any
+
+from .grammar import DEFAULT_MODEL, add_model, add_threads, predictor_for
 
 __all__ = ["add_parser", "exposure_warning", "run"]
 
@@ -24,16 +26,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "serve", help="HTTP API + click-to-segment web page (default model: the embedded edgesam-demo)",
         description="Serves the model over HTTP: POST an image once (its embedding is cached), then ask for "
                     "masks per click, box or for everything; the page at / does it in a browser.")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--checkpoint", help="checkpoint file or model name (default: the embedded edgesam-demo)")
-    source.add_argument("--bundle", help="exported bundle folder")
-    p.add_argument("--backend", default="onnxruntime", help="runtime for --bundle (default onnxruntime)")
-    p.add_argument("--device", default="cpu", help="torch device for --checkpoint")
+    add_model(p, required=False, default=DEFAULT_MODEL)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; anything else is reachable from the network: "
                         "use --api-key)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
-    p.add_argument("--threads", type=int, help="intra-op threads of the runtime (default: its own)")
+    add_threads(p)
     p.add_argument("--cache-mb", type=float, default=512.0, help="embedding cache budget in MiB (512)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload in MiB (20)")
     p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image, width x height (40 M)")
@@ -44,22 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _backend(args: argparse.Namespace) -> tuple[Any, str]:
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    if args.bundle:
-        from edgesam.bench.coldstart import thread_options
-        from edgesam.runtimes.loader import load_backend
-
-        return load_backend(args.bundle, args.backend, **thread_options(args.backend, args.threads)), args.bundle
-    from edgesam.models.checkpoints import load_model
-
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    name = args.checkpoint or "edgesam-demo"
-    return load_model(name, device=args.device), name
+def _backend(args: argparse.Namespace) -> Any:
+    """The runtime backend serving MODEL (a torch checkpoint runs on the torch backend)."""
+    return predictor_for(args).backend
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,11 +62,11 @@ def run(args: argparse.Namespace) -> int:
     for flag, value, low, strict in bounds:
         if value < low or (strict and value == low):
             raise ValueError(f"{flag} must be {'>' if strict else '>='} {low}, got {value}")
-    name = args.bundle or args.checkpoint or "edgesam-demo"
+    name = args.model
     config = ServeConfig(cache_mb=args.cache_mb, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
                          decode_workers=args.workers, queue_size=args.queue, api_key=args.api_key,
                          model_name=os.path.basename(str(name).rstrip("/")) or str(name))  # checks before loading
-    model, name = _backend(args)
+    model = _backend(args)
     app = create_app(model, config)
     warning = exposure_warning(args.host, args.api_key)
     if warning:

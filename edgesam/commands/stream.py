@@ -1,4 +1,4 @@
-"""``edgesam stream``: track a clicked/boxed object through a video -> annotated MP4 + FPS/latency;
+"""``edgesam stream [MODEL] VIDEO``: track a clicked/boxed object through a video -> annotated MP4 + FPS/latency;
 or segment a ROS bag / MCAP camera topic into another bag (see :mod:`.stream_bag`)."""
 
 from __future__ import annotations
@@ -10,17 +10,21 @@ from typing import Any
 
 import numpy as np
 
-from .common import add_model_arguments, load_predictor, parse_box, parse_point
+from .common import parse_box, parse_point
+from .grammar import DEFAULT_MODEL, Output, add_json, add_model, add_out, add_quiet, add_threads, predictor_for
 from .stream_bag import add_bag_arguments, run_bag
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("stream", help="track an object through a video, encoding in the background")
+    p = subparsers.add_parser("stream", help="track an object through a video, encoding in the background",
+                              description="MODEL (default edgesam-demo) comes before VIDEO: "
+                                          "`edgesam stream [MODEL] VIDEO --point X,Y -o out.mp4`.")
+    add_model(p, required=False, default=DEFAULT_MODEL)
     p.add_argument("video", help="video file, camera index (0, 1, ...), or a ROS bag / MCAP file / ROS 2 bag folder")
-    add_model_arguments(p)
     p.add_argument("--point", type=parse_point, metavar="X,Y", help="click on the object in the first frame")
     p.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="box around the object in the first frame")
-    p.add_argument("-o", "--out", help="output video (MP4, mp4v codec); for a bag: .mcap file or ROS 2 bag folder")
+    add_out(p, required=False, help="MP4 video (mp4v codec); for a bag: .mcap file or ROS 2 bag folder "
+            "(a bag needs -o or --foxglove)")
     p.add_argument("--every-frame", action="store_true",
                    help="encode every frame (offline); default: read at the video's frame rate like a live "
                         "camera and drop frames the encoder cannot keep up with")  # fmt: skip
@@ -30,7 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "them and kept only if the mask agrees with the one decoded without them)")
     p.add_argument("--max-latency-frames", type=int, default=1, help="frames that may wait for the encoder (1)")
     p.add_argument("--max-frames", type=int, help="stop after this many input frames")
-    p.add_argument("--json", dest="json_out", help="also write the stream statistics as JSON")
+    add_threads(p)
+    add_quiet(p, help="print only the statistics")
+    add_json(p, help="print the stream statistics as JSON on stdout", file_option=True)
     add_bag_arguments(p)
     p.set_defaults(func=run)
 
@@ -94,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(_source(args.video))
     fps = args.fps or source.fps or 30.0
     source.frames = _limited(source.frames, args.max_frames)
-    predictor = load_predictor(args)
+    report = Output(args)
+    predictor = predictor_for(args)
     tracker = Tracker(point=None if args.point is None else args.point[:2], box=args.box,
                       use_mask_input=False if args.no_mask_input else "auto")
     writer = _Writer(args.out, fps)
@@ -112,14 +119,26 @@ def run(args: argparse.Namespace) -> int:
             summary = stream.stats.summary()
     finally:
         writer.close()
-    print(summary)
-    print(f"{segmented} frames segmented: object found in {segmented - lost}, lost in {lost} -> {args.out} "
-          f"({writer.written} frames at {fps:g} FPS)")
+    report.info(f"{segmented} frames segmented: object found in {segmented - lost}, lost in {lost} -> {args.out} "
+                f"({writer.written} frames at {fps:g} FPS)")
     if tracker.mask_input_check is not None:
         state = "on" if tracker.use_mask_input else "off (this model's masks degrade with it)"
-        print(f"mask input {state}: masks with and without the previous logits agreed at IoU "
-              f"{tracker.mask_input_check:.2f} on the first check")
-    if args.json_out:
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+        report.info(f"mask input {state}: masks with and without the previous logits agreed at IoU "
+                    f"{tracker.mask_input_check:.2f} on the first check")
+    data = {**summary.to_dict(), "frames_segmented": segmented, "frames_lost": lost, "out": args.out}
+    write_json_out(args.json_out, summary.to_dict())
+    report.result(str(summary), data)
     return 0
+
+
+def write_json_out(path: str | None, data: dict[str, Any]) -> None:
+    """``--json-out PATH``: ``data`` as indented JSON, written under a temporary name and renamed."""
+    if not path:
+        return
+    import os
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, target)

@@ -1,12 +1,9 @@
-"""``edgesam stream BAG ...``: segment a camera topic of a ROS bag / MCAP file into another bag."""
+"""``edgesam stream [MODEL] BAG ...``: segment a camera topic of a ROS bag / MCAP file into another bag."""
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-
-from .common import load_predictor
+from .grammar import Output, predictor_for
 
 
 def add_bag_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,11 +31,14 @@ def run_bag(args: argparse.Namespace) -> int:
         raise ValueError("give --prompt-topic DETECTIONS, or --point X,Y and/or --box X0,Y0,X1,Y1 to track one object")
     if args.copy_input and args.out is None:
         raise ValueError("--copy-input needs -o OUT")
-    predictor = load_predictor(args)
+    from .stream import write_json_out
+
+    report = Output(args)
+    predictor = predictor_for(args)
     live = None
     if args.foxglove is not None:
         live = LiveView(port=args.foxglove)
-        print(f"live view: open {live.url} in Foxglove (topics /edgesam/overlay, /edgesam/annotations)")
+        report.notice(f"live view: open {live.url} in Foxglove (topics /edgesam/overlay, /edgesam/annotations)")
     try:
         stats = segment_bag(
             predictor,
@@ -58,13 +58,11 @@ def run_bag(args: argparse.Namespace) -> int:
     finally:
         if live is not None:
             live.close()
-    print(stats)
     if args.prompt_topic:
-        print(f"{stats.frames_without_detections} frames had no detections within {args.stamp_tolerance:g} s; "
-              f"{stats.detections_unmatched} detection messages matched no frame")  # fmt: skip
+        report.info(f"{stats.frames_without_detections} frames had no detections within {args.stamp_tolerance:g} s; "
+                    f"{stats.detections_unmatched} detection messages matched no frame")  # fmt: skip
     if args.out is not None:
-        print(f"-> {args.out} ({', '.join(f'{t}: {n}' for t, n in stats.topics.items())})")
-    if args.json_out:
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(stats.to_dict(), indent=2) + "\n", encoding="utf-8")
+        report.info(f"-> {args.out} ({', '.join(f'{t}: {n}' for t, n in stats.topics.items())})")
+    write_json_out(args.json_out, stats.to_dict())
+    report.result(str(stats), {**stats.to_dict(), "out": args.out})
     return 0
