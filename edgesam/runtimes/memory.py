@@ -4,8 +4,10 @@ Every bundle backend takes ``memory=`` (keyword-only), one of :data:`MEMORY_MODE
 
 ``"default"``
     What costs no measurable latency: ONNX Runtime runs without its pre-planned memory pattern
-    (a second block of the size of all activations beside the arena); OpenVINO releases the
-    encoder's intermediate buffers after each run (``CompiledModel.release_memory``).
+    (a second block of the size of all activations beside the arena), and shrinks the decoder's
+    arena after a run of :data:`DECODER_SHRINK_BATCH` or more prompts (a batch of 16 boxes at
+    1024 px grows it by ~500 MB, which an arena otherwise keeps for good); OpenVINO releases
+    the encoder's intermediate buffers after each run (``CompiledModel.release_memory``).
 ``"low"``
     Smallest footprint between runs: ONNX Runtime without arena or memory pattern, OpenVINO
     releasing the encoder's buffers, and freed C heap memory handed back to the system after
@@ -16,8 +18,12 @@ Every bundle backend takes ``memory=`` (keyword-only), one of :data:`MEMORY_MODE
     mark): what edgesam did before memory modes existed; for comparison.
 
 ONNX Runtime's arena shrinkage after a run (run option ``memory.enable_memory_arena_shrinkage``)
-was measured too: it cut the steady footprint but cost 15-25% encoder latency, and ``"low"``
-goes lower for a similar cost, so no mode uses it. Figures: the README's "Memory" section.
+was measured too: on the encoder it cut the steady footprint but cost 15-46% encoder latency
+(``"low"`` goes lower for a similar cost), so no mode uses it there; on the decoder it costs
+nothing measurable for batches of 16 prompts but ~20% for single clicks, hence the batch
+threshold. No arena setting brought the encoder's steady state under 400 MB at 1024 px without
+such a cost (extend strategy, initial chunk, shared environment arena: 473-477 MB). Figures:
+the README's "Memory" section.
 
 numpy/ctypes only.
 """
@@ -28,9 +34,11 @@ import ctypes
 import ctypes.util
 import sys
 
-__all__ = ["MEMORY_MODES", "check_memory_mode", "trim_heap"]
+__all__ = ["DECODER_SHRINK_BATCH", "MEMORY_MODES", "check_memory_mode", "trim_heap"]
 
 MEMORY_MODES = ("default", "low", "runtime")
+#: Decoder runs of this many prompts or more release their arena growth in ``"default"`` mode.
+DECODER_SHRINK_BATCH = 4
 
 _LIBC: object | None = None
 
