@@ -33,7 +33,7 @@ def _image(seed: int, h: int = 60, w: int = 80) -> np.ndarray:
 
 # ---------------------------------------------------------------- measure_rss
 def test_measure_rss_in_a_runtime_only_subprocess(bundle: Path) -> None:
-    rss = measure_rss(bundle, backend="onnxruntime", image_size=(48, 64), calls=3, threads=1)
+    rss = measure_rss(bundle, backend="onnxruntime", image_size=(48, 64), calls=3, threads=1, boxes=5)
     assert isinstance(rss, RssFigures)
     assert not rss.torch_imported  # the child blocks torch: a runtime-only footprint
     assert len(rss.per_call_mb) == 3
@@ -49,6 +49,8 @@ def test_measure_rss_in_a_runtime_only_subprocess(bundle: Path) -> None:
 def test_measure_rss_refuses_bad_arguments(bundle: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="calls"):
         measure_rss(bundle, backend="onnxruntime", calls=0)
+    with pytest.raises(ValueError, match="boxes"):
+        measure_rss(bundle, backend="onnxruntime", boxes=-1)
     with pytest.raises(TypeError, match="image_size"):
         measure_rss(bundle, backend="onnxruntime", image_size=(10,))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="does not exist"):
