@@ -18,7 +18,7 @@ from bundle_fixtures import small_bundle  # noqa: E402
 from edgesam.bench.memory import RssFigures, measure_rss  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402
 from edgesam.runtimes import available_backends  # noqa: E402
-from edgesam.runtimes.memory import DECODER_SHRINK_BATCH, MEMORY_MODES, check_memory_mode, trim_heap  # noqa: E402
+from edgesam.runtimes.memory import DECODER_CHUNK, MEMORY_MODES, check_memory_mode, trim_heap  # noqa: E402
 from edgesam.runtimes.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 
 
@@ -91,37 +91,22 @@ def test_onnxruntime_memory_modes_are_applied_to_the_sessions(bundle: Path) -> N
         OnnxRuntimeBackend(bundle, memory="small")
 
 
-def test_onnxruntime_default_shrinks_the_decoder_arena_after_batches(bundle: Path) -> None:
-    import onnxruntime as ort
-
-    boxes = np.array([[5, 5, 40, 30], [10, 20, 70, 55], [0, 0, 79, 59], [30, 10, 60, 50], [2, 30, 20, 58]], float)
+def test_onnxruntime_default_decodes_batches_in_chunks(bundle: Path) -> None:
+    rng = np.random.default_rng(4)
+    x0, y0 = rng.uniform(0, 40, 2 * DECODER_CHUNK + 1), rng.uniform(0, 30, 2 * DECODER_CHUNK + 1)
+    boxes = np.stack([x0, y0, x0 + 30, y0 + 25], axis=1)  # three chunks: 8 + 8 + 1
     got = {}
     for mode in MEMORY_MODES:
         backend = OnnxRuntimeBackend(bundle, intra_op_threads=1, memory=mode)
-        options = backend.decoder_run_options(DECODER_SHRINK_BATCH)
-        if mode == "default":  # many prompts: the decoder's CPU arena is shrunk after the run
-            assert backend._decoder.get_session_options().enable_cpu_mem_arena
-            assert options.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
-        else:
-            assert options is None
-        assert backend.decoder_run_options(DECODER_SHRINK_BATCH - 1) is None  # clicks keep their arena
+        assert backend.decoder_chunk == (None if mode == "runtime" else DECODER_CHUNK)
         predictor = SamPredictor(backend)
         predictor.set_image(_image(3))
-        got[mode] = predictor.predict_batch(boxes=boxes[: DECODER_SHRINK_BATCH + 1], multimask_output=False)[1]
-        assert got[mode].shape == (DECODER_SHRINK_BATCH + 1, 1)
-        got[mode, 1] = predictor.predict(box=boxes[0], multimask_output=False)[1]  # a click after the shrink
-    for key, value in got.items():  # the arena's shrinkage never changes the answer
-        np.testing.assert_allclose(value, got["runtime" if isinstance(key, str) else ("runtime", 1)],
-                                   rtol=1e-5, atol=1e-6)
-    # a session without an arena (caller's options): nothing to shrink, and batches still run
-    options = ort.SessionOptions()
-    options.enable_cpu_mem_arena = False
-    backend = OnnxRuntimeBackend(bundle, intra_op_threads=1, session_options=options, memory="default")
-    assert backend.decoder_run_options(DECODER_SHRINK_BATCH) is None
-    predictor = SamPredictor(backend)
-    predictor.set_image(_image(3))
-    np.testing.assert_allclose(predictor.predict_batch(boxes=boxes, multimask_output=False)[1], got["runtime"],
-                               rtol=1e-5, atol=1e-6)
+        masks, got[mode], low_res = predictor.predict_batch(boxes=boxes, multimask_output=True)
+        assert masks.shape[:2] == got[mode].shape == (len(boxes), 3) and low_res.shape[0] == len(boxes)
+        got[mode, "masks"] = low_res
+    for mode in MEMORY_MODES:  # the chunks (real runs of the decoder session) give the batch's answer
+        np.testing.assert_allclose(got[mode], got["runtime"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got[mode, "masks"], got["runtime", "masks"], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.skipif(available_backends().get("openvino") is not True, reason="openvino not installed")

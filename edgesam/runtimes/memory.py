@@ -4,12 +4,13 @@ Every bundle backend takes ``memory=`` (keyword-only), one of :data:`MEMORY_MODE
 
 ``"default"``
     What costs no measurable latency: ONNX Runtime runs without its pre-planned memory pattern
-    (a second block of the size of all activations beside the arena), and shrinks the decoder's
-    arena after a run of :data:`DECODER_SHRINK_BATCH` or more prompts (a batch of 16 boxes at
-    1024 px grows it by ~500 MB, which an arena otherwise keeps for good); OpenVINO releases
+    (a second block of the size of all activations beside the arena), and decodes batches of
+    prompts :data:`DECODER_CHUNK` at a time (a batch of 16 boxes at 1024 px in one run grows the
+    decoder's arena by ~500 MB, which it keeps for good); OpenVINO releases
     the encoder's intermediate buffers after each run (``CompiledModel.release_memory``).
 ``"low"``
-    Smallest footprint between runs: ONNX Runtime without arena or memory pattern, OpenVINO
+    Smallest footprint between runs: ONNX Runtime without arena or memory pattern (decoder
+    batches in the same chunks), OpenVINO
     releasing the encoder's buffers, and freed C heap memory handed back to the system after
     every encoder run. Costs latency (the pages are faulted in again on every run); for
     machines where RAM, not time, is the limit.
@@ -19,9 +20,8 @@ Every bundle backend takes ``memory=`` (keyword-only), one of :data:`MEMORY_MODE
 
 ONNX Runtime's arena shrinkage after a run (run option ``memory.enable_memory_arena_shrinkage``)
 was measured too: on the encoder it cut the steady footprint but cost 15-46% encoder latency
-(``"low"`` goes lower for a similar cost), so no mode uses it there; on the decoder it costs
-nothing measurable for batches of 16 prompts but ~20% for single clicks, hence the batch
-threshold. No arena setting brought the encoder's steady state under 400 MB at 1024 px without
+(``"low"`` goes lower for a similar cost), and on the decoder 28-37% of a 16-prompt batch and
+~20% of a click, so no mode uses it; chunks of 8 prompts cost no measurable time. No arena setting brought the encoder's steady state under 400 MB at 1024 px without
 such a cost (extend strategy, initial chunk, shared environment arena: 473-477 MB). Figures:
 the README's "Memory" section.
 
@@ -34,11 +34,11 @@ import ctypes
 import ctypes.util
 import sys
 
-__all__ = ["DECODER_SHRINK_BATCH", "MEMORY_MODES", "check_memory_mode", "trim_heap"]
+__all__ = ["DECODER_CHUNK", "MEMORY_MODES", "check_memory_mode", "trim_heap"]
 
 MEMORY_MODES = ("default", "low", "runtime")
-#: Decoder runs of this many prompts or more release their arena growth in ``"default"`` mode.
-DECODER_SHRINK_BATCH = 4
+#: Most prompts per ONNX Runtime decoder run outside ``"runtime"`` mode (larger batches are split).
+DECODER_CHUNK = 8
 
 _LIBC: object | None = None
 
