@@ -11,8 +11,8 @@ Every bundle backend takes ``memory=`` (keyword-only), one of :data:`MEMORY_MODE
 ``"low"``
     Smallest footprint between runs: ONNX Runtime without arena or memory pattern (decoder
     batches in the same chunks), OpenVINO releasing the encoder's buffers, and freed C heap
-    memory handed back to the system after every encoder run. Costs latency (the pages are faulted in again on every run); for
-    machines where RAM, not time, is the limit.
+    memory handed back to the system after every encoder run. Costs latency (the pages are
+    faulted in again on every run); for machines where RAM, not time, is the limit.
 ``"runtime"``
     The runtimes' own defaults (ONNX Runtime's arena and memory pattern keep their high-water
     mark): what edgesam did before memory modes existed; for comparison.
