@@ -4,8 +4,8 @@ For every bundle given (``--bundle LABEL=PATH``, e.g. ``fp32=...`` and ``int8=..
 bundle runs only on the runtimes it was quantized for) and every backend x memory mode
 (``edgesam.runtimes.memory.MEMORY_MODES``), one fresh runtime-only process
 (:func:`edgesam.bench.memory.measure_rss`) runs ``--calls`` rounds of ``set_image`` on a new
-``H x W`` image + one click and reports baseline / steady / peak RSS and the median
-``set_image`` and ``predict`` times. ``--rounds`` repeats the whole grid round-robin, so
+``H x W`` image + one click (+ a batch of ``--boxes`` boxes) and reports baseline / steady /
+peak RSS and the median ``set_image`` and ``predict`` times. ``--rounds`` repeats the whole grid round-robin, so
 background load hits every variant alike; the table keeps each variant's lowest latency and
 highest RSS over the rounds, and gives the latency ratio against the ``runtime`` mode (the
 runtimes' own allocator defaults, i.e. edgesam before memory modes) of the same bundle and
@@ -46,6 +46,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--calls", type=int, default=8)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--boxes", type=int, default=0, help="also decode a batch of this many boxes per round")
     p.add_argument("--height", type=int, default=768)
     p.add_argument("--width", type=int, default=1024)
     p.add_argument("--json", type=Path, default=None)
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             loads.append(os.getloadavg()[0])
             fig = measure_rss(bundle, backend=backend, options={"memory": mode},
                               image_size=(args.height, args.width), calls=args.calls,
-                              threads=args.threads).to_dict()
+                              threads=args.threads, boxes=args.boxes).to_dict()
             print(f"round {r + 1} {label:>10} {backend:>11} {mode:>7}: steady {fig['steady_mb']:.0f} MB, "
                   f"peak {fig['peak_mb']:.0f} MB, set_image {fig['set_image_ms']:.0f} ms", flush=True)
             key = (label, backend, mode)
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                     old[k] = min(old[k], fig[k])
     print(f"\nload average (1 min) while measuring: {min(loads):.1f} .. {max(loads):.1f} "
           f"on {os.cpu_count()} CPUs; {args.calls} calls, {args.rounds} round(s), "
-          f"{args.height}x{args.width} images\n")
+          f"{args.height}x{args.width} images, {args.boxes} boxes per round\n")
     print("| bundle | backend | memory | baseline MB | steady MB | peak MB | set_image ms | predict ms "
           "| set_image vs runtime |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{fig['peak_mb']:.0f} | {fig['set_image_ms']:.0f} | {fig['predict_ms']:.1f} | {ratio:.2f}x |")
         rows.append({"bundle": label, "backend": backend, "memory": mode, **fig, "set_image_ratio": ratio})
     if args.json is not None:
-        args.json.write_text(json.dumps({"load_avg_1m": [min(loads), max(loads)], "rows": rows}, indent=1))
+        args.json.write_text(json.dumps({"load_avg_1m": [min(loads), max(loads)], "boxes": args.boxes, "rows": rows}, indent=1))
     return 0
 
 

@@ -18,7 +18,7 @@ from bundle_fixtures import small_bundle  # noqa: E402
 from edgesam.bench.memory import RssFigures, measure_rss  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402
 from edgesam.runtimes import available_backends  # noqa: E402
-from edgesam.runtimes.memory import MEMORY_MODES, check_memory_mode, trim_heap  # noqa: E402
+from edgesam.runtimes.memory import DECODER_CHUNK, MEMORY_MODES, check_memory_mode, trim_heap  # noqa: E402
 from edgesam.runtimes.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 
 
@@ -33,7 +33,7 @@ def _image(seed: int, h: int = 60, w: int = 80) -> np.ndarray:
 
 # ---------------------------------------------------------------- measure_rss
 def test_measure_rss_in_a_runtime_only_subprocess(bundle: Path) -> None:
-    rss = measure_rss(bundle, backend="onnxruntime", image_size=(48, 64), calls=3, threads=1)
+    rss = measure_rss(bundle, backend="onnxruntime", image_size=(48, 64), calls=3, threads=1, boxes=5)
     assert isinstance(rss, RssFigures)
     assert not rss.torch_imported  # the child blocks torch: a runtime-only footprint
     assert len(rss.per_call_mb) == 3
@@ -49,6 +49,8 @@ def test_measure_rss_in_a_runtime_only_subprocess(bundle: Path) -> None:
 def test_measure_rss_refuses_bad_arguments(bundle: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="calls"):
         measure_rss(bundle, backend="onnxruntime", calls=0)
+    with pytest.raises(ValueError, match="boxes"):
+        measure_rss(bundle, backend="onnxruntime", boxes=-1)
     with pytest.raises(TypeError, match="image_size"):
         measure_rss(bundle, backend="onnxruntime", image_size=(10,))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="does not exist"):
@@ -87,6 +89,24 @@ def test_onnxruntime_memory_modes_are_applied_to_the_sessions(bundle: Path) -> N
         np.testing.assert_allclose(got[mode][2], got["runtime"][2], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="memory must be one of"):
         OnnxRuntimeBackend(bundle, memory="small")
+
+
+def test_onnxruntime_default_decodes_batches_in_chunks(bundle: Path) -> None:
+    rng = np.random.default_rng(4)
+    x0, y0 = rng.uniform(0, 40, 2 * DECODER_CHUNK + 1), rng.uniform(0, 30, 2 * DECODER_CHUNK + 1)
+    boxes = np.stack([x0, y0, x0 + 30, y0 + 25], axis=1)  # three chunks: 8 + 8 + 1
+    got = {}
+    for mode in MEMORY_MODES:
+        backend = OnnxRuntimeBackend(bundle, intra_op_threads=1, memory=mode)
+        assert backend.decoder_chunk == (None if mode == "runtime" else DECODER_CHUNK)
+        predictor = SamPredictor(backend)
+        predictor.set_image(_image(3))
+        masks, got[mode], low_res = predictor.predict_batch(boxes=boxes, multimask_output=True)
+        assert masks.shape[:2] == got[mode].shape == (len(boxes), 3) and low_res.shape[0] == len(boxes)
+        got[mode, "masks"] = low_res
+    for mode in MEMORY_MODES:  # the chunks (real runs of the decoder session) give the batch's answer
+        np.testing.assert_allclose(got[mode], got["runtime"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got[mode, "masks"], got["runtime", "masks"], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.skipif(available_backends().get("openvino") is not True, reason="openvino not installed")

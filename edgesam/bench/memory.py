@@ -85,7 +85,7 @@ def _check_image_size(image_size: Any) -> tuple[int, int]:
 def measure_rss(bundle_dir: str | os.PathLike[str], *, backend: str,
                 options: Mapping[str, Any] | None = None,
                 image_size: tuple[int, int] = (768, 1024), calls: int = 10,
-                threads: int | None = None, timeout: float = 600.0) -> RssFigures:
+                threads: int | None = None, timeout: float = 600.0, boxes: int = 0) -> RssFigures:
     """RSS of running the bundle at `bundle_dir` on `backend`, in a fresh runtime-only process.
 
     Args:
@@ -96,9 +96,11 @@ def measure_rss(bundle_dir: str | os.PathLike[str], *, backend: str,
         calls: ``set_image`` + ``predict`` rounds (>= 1); each round uses a new random image.
         threads: intra-op threads (None: the runtime's default).
         timeout: seconds before the child is killed.
+        boxes: also decode a batch of this many boxes in every round (``predict_batch``; 0: none),
+            as segment-everything and multi-object tracking do.
 
     Raises:
-        ValueError: bad `calls`/`image_size`, ``backend="torch"``, missing bundle folder.
+        ValueError: bad `calls`/`image_size`/`boxes`, ``backend="torch"``, missing bundle folder.
         RuntimeError: the child failed or timed out (the message holds its last stderr lines).
     """
     if backend == "torch":
@@ -107,17 +109,19 @@ def measure_rss(bundle_dir: str | os.PathLike[str], *, backend: str,
         raise ValueError(f"bundle folder {str(bundle_dir)!r} does not exist")
     spec = {"backend": str(backend), "bundle": str(Path(bundle_dir).resolve()), "threads": threads,
             "options": dict(options or {})}
-    return measure_rss_spec(spec, image_size=image_size, calls=calls, timeout=timeout)
+    return measure_rss_spec(spec, image_size=image_size, calls=calls, timeout=timeout, boxes=boxes)
 
 
 def measure_rss_spec(spec: Mapping[str, Any], *, image_size: tuple[int, int] = (768, 1024),
-                     calls: int = 10, timeout: float = 600.0) -> RssFigures:
+                     calls: int = 10, timeout: float = 600.0, boxes: int = 0) -> RssFigures:
     """`measure_rss` for a variant spec of :func:`edgesam.bench.coldstart.open_predictor`
     (``backend``, ``threads``, ``options`` and ``bundle`` or ``checkpoint``)."""
     if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
         raise ValueError(f"calls must be an int >= 1, got {calls!r}")
+    if isinstance(boxes, bool) or not isinstance(boxes, int) or boxes < 0:
+        raise ValueError(f"boxes must be an int >= 0, got {boxes!r}")
     h, w = _check_image_size(image_size)
-    out = run_child("edgesam.bench.memory", {**dict(spec), "image_hw": [h, w], "calls": calls},
+    out = run_child("edgesam.bench.memory", {**dict(spec), "image_hw": [h, w], "calls": calls, "boxes": boxes},
                     what=f"RSS measurement of {spec['backend']}", timeout=timeout)
     out["per_call_mb"] = tuple(out["per_call_mb"])
     return RssFigures(**out)
@@ -167,6 +171,10 @@ def _child(spec_path: str) -> int:
         predictor.predict(point_coords=point, point_labels=np.ones(1, dtype=np.int64),
                           multimask_output=bool(i % 2 == 0))
         t2 = time.perf_counter()
+        if job.get("boxes"):
+            x0, y0 = rng.uniform(0, w * 0.6, job["boxes"]), rng.uniform(0, h * 0.6, job["boxes"])
+            predictor.predict_batch(boxes=np.stack([x0, y0, x0 + w * 0.3, y0 + h * 0.3], axis=1),
+                                    multimask_output=False)
         del image
         samples.append(process_rss_mb())
         if i > 0 or job["calls"] == 1:

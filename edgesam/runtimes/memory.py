@@ -4,20 +4,26 @@ Every bundle backend takes ``memory=`` (keyword-only), one of :data:`MEMORY_MODE
 
 ``"default"``
     What costs no measurable latency: ONNX Runtime runs without its pre-planned memory pattern
-    (a second block of the size of all activations beside the arena); OpenVINO releases the
-    encoder's intermediate buffers after each run (``CompiledModel.release_memory``).
+    (a second block of the size of all activations beside the arena), and decodes batches of
+    prompts :data:`DECODER_CHUNK` at a time (a batch of 16 boxes at 1024 px in one run grows the
+    decoder's arena by ~500 MB, which it keeps for good); OpenVINO releases the encoder's
+    intermediate buffers after each run (``CompiledModel.release_memory``).
 ``"low"``
-    Smallest footprint between runs: ONNX Runtime without arena or memory pattern, OpenVINO
-    releasing the encoder's buffers, and freed C heap memory handed back to the system after
-    every encoder run. Costs latency (the pages are faulted in again on every run); for
-    machines where RAM, not time, is the limit.
+    Smallest footprint between runs: ONNX Runtime without arena or memory pattern (decoder
+    batches in the same chunks), OpenVINO releasing the encoder's buffers, and freed C heap
+    memory handed back to the system after every encoder run. Costs latency (the pages are
+    faulted in again on every run); for machines where RAM, not time, is the limit.
 ``"runtime"``
     The runtimes' own defaults (ONNX Runtime's arena and memory pattern keep their high-water
     mark): what edgesam did before memory modes existed; for comparison.
 
 ONNX Runtime's arena shrinkage after a run (run option ``memory.enable_memory_arena_shrinkage``)
-was measured too: it cut the steady footprint but cost 15-25% encoder latency, and ``"low"``
-goes lower for a similar cost, so no mode uses it. Figures: the README's "Memory" section.
+was measured too: on the encoder it cut the steady footprint but cost 15-46% of ``set_image``
+(``"low"`` goes lower for a similar cost), on the decoder 28-37% of a 16-prompt batch and ~20%
+of a click, so no mode uses it; chunks of 8 prompts cost no measurable time. No arena setting
+brought the encoder's steady state under 400 MB at 1024 px without such a cost (extend
+strategy, initial chunk, shared environment arena: 445-477 MB). Figures: the README's
+"Memory" section.
 
 numpy/ctypes only.
 """
@@ -28,9 +34,11 @@ import ctypes
 import ctypes.util
 import sys
 
-__all__ = ["MEMORY_MODES", "check_memory_mode", "trim_heap"]
+__all__ = ["DECODER_CHUNK", "MEMORY_MODES", "check_memory_mode", "trim_heap"]
 
 MEMORY_MODES = ("default", "low", "runtime")
+#: Most prompts per ONNX Runtime decoder run outside ``"runtime"`` mode (larger batches are split).
+DECODER_CHUNK = 8
 
 _LIBC: object | None = None
 

@@ -14,7 +14,7 @@ import numpy as np
 from edgesam.export.bundle import Bundle
 from edgesam.runtimes.base import import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
-from edgesam.runtimes.memory import check_memory_mode, trim_heap
+from edgesam.runtimes.memory import DECODER_CHUNK, check_memory_mode, trim_heap
 from edgesam.runtimes.precision import normalize_precision
 
 __all__ = ["OnnxRuntimeBackend", "default_providers"]
@@ -49,7 +49,9 @@ class OnnxRuntimeBackend(BundleBackend):
             every bundle in fp32 (its CPU provider has no bf16/fp16 switch); a lower precision is
             refused with a ``ValueError`` naming the backends that offer it.
         check: accepted for the same signature as the other backends (nothing is lowered here).
-        memory: ``"default"`` (arena, no pre-planned memory pattern), ``"low"`` (no arena, no
+        memory: ``"default"`` (arena, no pre-planned memory pattern; the decoder runs batches
+            of prompts ``DECODER_CHUNK`` at a time, so a batch of boxes or a segment-everything
+            pass does not grow its arena past that), ``"low"`` (the same chunks, no arena, no
             memory pattern, C heap trimmed after each encoder run: smallest footprint, slower)
             or ``"runtime"`` (ONNX Runtime's defaults: arena and memory pattern keep their
             high-water mark). Overrides those two fields of ``session_options``. See
@@ -59,6 +61,7 @@ class OnnxRuntimeBackend(BundleBackend):
         providers: the providers the encoder session actually uses.
         precision, effective_precision: ``"fp32"``.
         memory: the memory mode.
+        decoder_chunk: most prompts per decoder run (None: a batch runs whole, ``"runtime"``).
 
     ``InferenceSession.run`` is thread-safe, so one backend serves many predictors/threads.
     """
@@ -109,6 +112,7 @@ class OnnxRuntimeBackend(BundleBackend):
         self._encoder = self._session(ort, "encoder", options, chosen)
         self._decoder = self._session(ort, "decoder", options, chosen)
         self.providers: list[str] = list(self._encoder.get_providers())
+        self.decoder_chunk: int | None = None if self.memory == "runtime" else DECODER_CHUNK
 
     def _session(self, ort: Any, role: str, options: Any, providers: list[Provider]) -> Any:
         path = self.bundle.path(role)
@@ -118,13 +122,25 @@ class OnnxRuntimeBackend(BundleBackend):
                        want_in, want_out)  # fmt: skip
         return session
 
+    def _decode(self, names: list[str], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The decoder on ``B`` prompts, ``decoder_chunk`` at a time: its activations grow by ~30 MB
+        per prompt at 1024 px, and the arena keeps the largest run it ever saw."""
+        prompts, chunk = len(feeds["point_coords"]), self.decoder_chunk
+        if chunk is None or prompts <= chunk:
+            return dict(zip(names, self._decoder.run(names, feeds)))
+        parts = []
+        for start in range(0, prompts, chunk):  # image_embeddings is [1, ...], shared by every prompt
+            part = {k: v if k == "image_embeddings" else v[start:start + chunk] for k, v in feeds.items()}
+            parts.append(self._decoder.run(names, part))
+        return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(names)}
+
     def __repr__(self) -> str:
         return f"OnnxRuntimeBackend({str(self.bundle.root)!r}, providers={self.providers}, memory={self.memory!r})"
 
     def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = list(self.io_names(role)[1])
         if role != "encoder":
-            return dict(zip(names, self._decoder.run(names, feeds)))
+            return self._decode(names, feeds)
         out = dict(zip(names, self._encoder.run(names, feeds)))
         if self.memory == "low":
             trim_heap()
