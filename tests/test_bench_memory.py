@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,13 +92,23 @@ def test_onnxruntime_memory_modes_are_applied_to_the_sessions(bundle: Path) -> N
         OnnxRuntimeBackend(bundle, memory="small")
 
 
-def test_onnxruntime_default_decodes_batches_in_chunks(bundle: Path) -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_default_decodes_batches_in_chunks(bundle: Path, runtime: str, tmp_path: Path) -> None:
+    if available_backends().get(runtime) is not True:
+        pytest.skip(f"{runtime} not installed")
+    from edgesam.runtimes.openvino_backend import OpenVINOBackend
+
+    def make(mode: str) -> Any:
+        if runtime == "onnxruntime":
+            return OnnxRuntimeBackend(bundle, intra_op_threads=1, memory=mode)
+        return OpenVINOBackend(bundle, cache_dir=tmp_path / "ov", config={"INFERENCE_NUM_THREADS": 1}, memory=mode)
+
     rng = np.random.default_rng(4)
     x0, y0 = rng.uniform(0, 40, 2 * DECODER_CHUNK + 1), rng.uniform(0, 30, 2 * DECODER_CHUNK + 1)
     boxes = np.stack([x0, y0, x0 + 30, y0 + 25], axis=1)  # three chunks: 8 + 8 + 1
     got = {}
     for mode in MEMORY_MODES:
-        backend = OnnxRuntimeBackend(bundle, intra_op_threads=1, memory=mode)
+        backend = make(mode)
         assert backend.decoder_chunk == (None if mode == "runtime" else DECODER_CHUNK)
         predictor = SamPredictor(backend)
         predictor.set_image(_image(3))

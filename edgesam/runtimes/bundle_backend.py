@@ -120,6 +120,9 @@ class BundleBackend:
                 raise ValueError(f"{key} must be {list(shape)} to match point_coords {[b, n, 2]}, got {got}")
         return feeds
 
+    #: Most prompts per decoder run (None: a batch runs whole); the memory modes set it.
+    decoder_chunk: int | None = None
+
     def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the ``role`` graph ("encoder" or "decoder"): float32 outputs by name."""
         raise NotImplementedError
@@ -150,5 +153,12 @@ class BundleBackend:
     ) -> tuple[np.ndarray, np.ndarray]:
         """See :meth:`edgesam.runtimes.base.Backend.decode`: ``-> ([B, 4], [B, 4, 4h, 4w])``."""
         feeds = self._decoder_feeds(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
-        out = self._run("decoder", feeds)
-        return out["iou_predictions"], out["low_res_masks"]
+        prompts, chunk = len(feeds["point_coords"]), self.decoder_chunk
+        if chunk is None or prompts <= chunk:
+            out = self._run("decoder", feeds)
+            return out["iou_predictions"], out["low_res_masks"]
+        # Chunks along the prompt axis: the decoder's activations grow by ~30 MB per prompt at 1024 px
+        # and the runtimes keep the largest run they saw. image_embeddings is [1, ...], shared.
+        parts = [self._run("decoder", {k: v if k == "image_embeddings" else v[i : i + chunk] for k, v in feeds.items()})
+                 for i in range(0, prompts, chunk)]  # fmt: skip
+        return tuple(np.concatenate([p[k] for p in parts]) for k in ("iou_predictions", "low_res_masks"))

@@ -122,26 +122,13 @@ class OnnxRuntimeBackend(BundleBackend):
                        want_in, want_out)  # fmt: skip
         return session
 
-    def _decode(self, names: list[str], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The decoder on ``B`` prompts, ``decoder_chunk`` at a time: its activations grow by ~30 MB
-        per prompt at 1024 px, and the arena keeps the largest run it ever saw."""
-        prompts, chunk = len(feeds["point_coords"]), self.decoder_chunk
-        if chunk is None or prompts <= chunk:
-            return dict(zip(names, self._decoder.run(names, feeds)))
-        parts = []
-        for start in range(0, prompts, chunk):  # image_embeddings is [1, ...], shared by every prompt
-            part = {k: v if k == "image_embeddings" else v[start:start + chunk] for k, v in feeds.items()}
-            parts.append(self._decoder.run(names, part))
-        return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(names)}
-
     def __repr__(self) -> str:
         return f"OnnxRuntimeBackend({str(self.bundle.root)!r}, providers={self.providers}, memory={self.memory!r})"
 
     def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = list(self.io_names(role)[1])
-        if role != "encoder":
-            return self._decode(names, feeds)
-        out = dict(zip(names, self._encoder.run(names, feeds)))
-        if self.memory == "low":
+        session = self._encoder if role == "encoder" else self._decoder
+        out = dict(zip(names, session.run(names, feeds)))
+        if role == "encoder" and self.memory == "low":
             trim_heap()
         return out

@@ -30,7 +30,7 @@ from edgesam.export.bundle import Bundle
 from edgesam.runtimes.base import import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
 from edgesam.runtimes.cache import AUTO, resolve_cache_dir
-from edgesam.runtimes.memory import check_memory_mode, trim_heap
+from edgesam.runtimes.memory import DECODER_CHUNK, check_memory_mode, trim_heap
 from edgesam.runtimes.precision import OPENVINO_NAMES, bundle_float_precision, check_precision, normalize_precision
 
 __all__ = ["OpenVINOBackend", "PRECISION_HINTS"]
@@ -56,7 +56,8 @@ class OpenVINOBackend(BundleBackend):
             folder, or None (no cache).
         config: extra OpenVINO properties passed to ``compile_model``.
         memory: ``"default"`` (the encoder's intermediate buffers are released after each run,
-            ``CompiledModel.release_memory``), ``"low"`` (that, and the C heap trimmed after each
+            ``CompiledModel.release_memory``; the decoder runs a batch of prompts
+            ``DECODER_CHUNK`` at a time), ``"low"`` (that, and the C heap trimmed after each
             encoder run) or ``"runtime"`` (OpenVINO keeps them between runs). See
             :mod:`edgesam.runtimes.memory`.
 
@@ -68,6 +69,7 @@ class OpenVINOBackend(BundleBackend):
         precision: the precision asked for (``"fp32"``, ``"bf16"``, ``"fp16"``).
         golden: the :class:`~edgesam.runtimes.golden.GoldenResult` of the precision check, or None.
         memory: the memory mode.
+        decoder_chunk: most prompts per decoder run (None: a batch runs whole, ``"runtime"``).
 
     Each thread gets its own InferRequest per model, so one backend serves many threads.
     """
@@ -88,6 +90,7 @@ class OpenVINOBackend(BundleBackend):
         memory: str = "default",
     ) -> None:
         self.memory = check_memory_mode(memory)
+        self.decoder_chunk: int | None = None if self.memory == "runtime" else DECODER_CHUNK
         ov = import_runtime("openvino", backend="openvino", extra="openvino")
         super().__init__(bundle_dir)
         if precision_hint is not None:
