@@ -108,7 +108,7 @@ def _file_mb(bundle: Path) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from edgesam.export.io_spec import ENCODER_INPUTS
+    from edgesam.bundle.io_spec import ENCODER_INPUTS
     from edgesam.quantization import CalibrationSet, compare_predictors
     from edgesam.runtimes.loader import load_backend
 

@@ -55,7 +55,7 @@ def _backends(bundle: Path, model: Any, threads: int | None) -> dict[str, Any]:
 
 
 def _scenes(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from edgesam.distillation.synthetic import SceneConfig, generate_scene
+    from edgesam.scenes import SceneConfig, generate_scene
 
     out = []
     for seed in range(n):

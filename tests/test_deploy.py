@@ -139,7 +139,7 @@ def test_from_bundle_runs_the_recorded_choice(deployed) -> None:
 
 
 def test_other_device_gets_a_warning(deployed, tmp_path: Path) -> None:
-    from edgesam.export.bundle import write_metadata
+    from edgesam.bundle.format import write_metadata
     from edgesam.predictor import SamPredictor
 
     result, _, _ = deployed

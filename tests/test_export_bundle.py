@@ -15,9 +15,9 @@ ort = pytest.importorskip("onnxruntime")
 from bundle_fixtures import SIZE, small_bundle, small_model, tiny_model  # noqa: E402
 
 from edgesam.export import Tolerance, export_bundle, load_bundle  # noqa: E402
-from edgesam.export.bundle import METADATA_FILE, sha256_file  # noqa: E402
-from edgesam.export.io_spec import DECODER_GRAPH  # noqa: E402
-from edgesam.export.onnx_refs import external_data_locations  # noqa: E402
+from edgesam.bundle.format import METADATA_FILE, sha256_file  # noqa: E402
+from edgesam.bundle.io_spec import DECODER_GRAPH  # noqa: E402
+from edgesam.bundle.onnx_refs import external_data_locations  # noqa: E402
 from edgesam.export.verify import ExportVerificationError  # noqa: E402
 
 

@@ -16,7 +16,7 @@ onnx = pytest.importorskip("onnx")
 
 from bundle_fixtures import scene, small_bundle  # noqa: E402
 
-from edgesam.export.bundle import BundleError, load_bundle  # noqa: E402
+from edgesam.bundle.format import BundleError, load_bundle  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402
 from edgesam.quantization import AccuracyGateError, AlreadyQuantizedError, get_recipe, quantize_bundle  # noqa: E402
 from edgesam.runtimes.base import BackendUnavailableError  # noqa: E402

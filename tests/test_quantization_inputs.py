@@ -12,7 +12,8 @@ from edgesam.predictor import SamPredictor
 from edgesam.quantization.calibration import CalibrationError, CalibrationSet, find_images
 from edgesam.quantization.prompt_sampling import sample_prompts
 from edgesam.quantization.recipes import RECIPES, QuantRecipe, default_recipe, get_recipe
-from edgesam.quantization.samples import procedural_image, sample_images
+from edgesam.quantization.samples import sample_images
+from edgesam.scenes import SceneConfig, generate_scene
 
 from predictor_doubles import BoxBackend
 
@@ -115,8 +116,8 @@ def test_sample_images_are_deterministic_scenes() -> None:
     assert [im.shape for im in a] == [(72, 96, 3), (96, 72, 3)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert a[0].std() > 10  # not a flat image
-    fallback = procedural_image(1, 50, 70)
-    assert fallback.shape == (50, 70, 3) and fallback.dtype == np.uint8 and fallback.std() > 10
+    assert a[0].dtype == np.uint8 and not np.array_equal(a[0][:72, :72], sample_images(1, long_side=96, seed=4)[0][:72, :72])
+    assert np.array_equal(a[0], generate_scene(3, SceneConfig(height=72, width=96, min_objects=3, max_objects=8)).image)
     with pytest.raises(ValueError):
         sample_images(0)
 

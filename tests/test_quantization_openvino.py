@@ -9,7 +9,7 @@ import pytest
 
 from bundle_fixtures import scene, small_bundle
 
-from edgesam.export.bundle import load_bundle
+from edgesam.bundle.format import load_bundle
 from edgesam.predictor import SamPredictor
 from edgesam.quantization import get_recipe, quantize_bundle
 

@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 
 from bundle_fixtures import scene, small_bundle  # noqa: E402
 
-from edgesam.export.bundle import load_bundle  # noqa: E402
+from edgesam.bundle.format import load_bundle  # noqa: E402
 from edgesam.quantization.accuracy import AccuracyReport  # noqa: E402
 from edgesam.quantization.recipes import get_recipe  # noqa: E402
 

@@ -15,7 +15,7 @@ pytest.importorskip("onnxruntime")
 
 from bundle_fixtures import copy_bundle, small_bundle  # noqa: E402
 
-from edgesam.export.bundle import load_bundle, write_metadata  # noqa: E402
+from edgesam.bundle.format import load_bundle, write_metadata  # noqa: E402
 from edgesam.runtimes.golden import check_golden  # noqa: E402
 from edgesam.runtimes.precision import (  # noqa: E402
     PrecisionCheckError,

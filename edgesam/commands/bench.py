@@ -97,7 +97,7 @@ def run_report(args: argparse.Namespace) -> int:
 def resolve_source(args: argparse.Namespace, *, log: Any = print) -> Any:
     """`ModelSource` for the source arguments (default: the embedded edgesam-demo model)."""
     from edgesam.bench.sources import prepare_source
-    from edgesam.zoo import embedded_models
+    from edgesam.bundle.catalogue import embedded_models
 
     checkpoint = args.checkpoint
     if args.bundle is None and args.checkpoint is None and args.arch is None:

@@ -55,6 +55,6 @@ def load_predictor(args: argparse.Namespace, **backend_options: Any) -> Any:
         if getattr(args, "no_precision_check", False):
             backend_options.setdefault("check", False)
         return SamPredictor.from_bundle(args.bundle, backend=args.backend, **backend_options)
-    from edgesam.models.checkpoints import load_model
+    from edgesam.hub import load_model
 
     return SamPredictor(load_model(args.checkpoint, device=args.device))

@@ -52,7 +52,7 @@ def _backend(args: argparse.Namespace) -> tuple[Any, str]:
         from edgesam.runtimes.loader import load_backend
 
         return load_backend(args.bundle, args.backend, **thread_options(args.backend, args.threads)), args.bundle
-    from edgesam.models.checkpoints import load_model
+    from edgesam.hub import load_model
 
     if args.threads is not None:
         import torch

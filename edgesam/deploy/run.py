@@ -61,7 +61,7 @@ def _cuda() -> bool | str:
 
 
 def _reference(checkpoint: Path) -> Any:
-    from edgesam.models.checkpoints import load_model
+    from edgesam.hub import load_model
     from edgesam.predictor import SamPredictor
     from edgesam.runtimes.torch_backend import TorchBackend
 
@@ -72,7 +72,7 @@ def _open(spec: CandidateSpec, bundle: Path | None, checkpoint: Path, options: d
     from edgesam.predictor import SamPredictor
 
     if spec.backend == "torch":
-        from edgesam.models.checkpoints import load_model
+        from edgesam.hub import load_model
         from edgesam.runtimes.torch_backend import TorchBackend
 
         device = options.get("device", "cpu")
@@ -166,7 +166,7 @@ class _Runner:
 
 
 def _copy_bundle(src: Path, dst: Path) -> dict[str, Any]:
-    from edgesam.export.bundle import load_bundle
+    from edgesam.bundle.format import load_bundle
 
     bundle = load_bundle(src)
     dst.mkdir(parents=True)
@@ -248,7 +248,7 @@ def deploy(
     """
     from edgesam.bench.device import device_fingerprint, device_id
     from edgesam.bench.sources import prepare_source
-    from edgesam.export.bundle import publish_folder, write_metadata
+    from edgesam.bundle.format import publish_folder, write_metadata
     from edgesam.runtimes.registry import available_backends
 
     if not 0.0 < float(min_mask_iou) <= 1.0:
