@@ -59,7 +59,7 @@ def test_metadata_records_recipe_and_accuracy(ort_bundle: Path, fp32_bundle: Pat
     meta = bundle.metadata
     quant = meta["quantization"]
     assert meta["precision"] == "int8" and quant["backend"] == "onnxruntime"
-    assert quant["recipe"]["name"] == "ort-int8" and quant["recipe"]["calibration_images"] == 6
+    assert quant["recipe"]["name"] == "ort-int8" and quant["recipe"]["calibration"]["images"] == 6
     photos = importlib.util.find_spec("skimage") is not None
     assert quant["calibration"]["source"] == ("photos+samples" if photos else "package samples")
     assert quant["float_precision"] == "fp32"  # ONNX Runtime runs the float parts in fp32

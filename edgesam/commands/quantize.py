@@ -7,7 +7,7 @@ import sys
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from edgesam.quantization.recipes import BACKENDS, DEFAULT_RECIPES, RECIPES, SEARCH_RECIPES
+    from edgesam.quantization.recipes import DEFAULT_RECIPES, QUANT_BACKENDS, RECIPES, SEARCH_RECIPES
 
     names = ", ".join(f"{n} ({r.backend})" for n, r in RECIPES.items())
     searched = "; ".join(f"{b}: {', '.join(n)}" for b, n in SEARCH_RECIPES.items())
@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "or when the result is not measurably faster than the fp32 bundle (unless --allow-slow).",
     )
     p.add_argument("bundle", help="fp32 bundle folder (from `edgesam export`)")
-    p.add_argument("--backend", required=True, choices=BACKENDS, help="runtime the INT8 bundle is for")
+    p.add_argument("--backend", required=True, choices=QUANT_BACKENDS, help="runtime the INT8 bundle is for")
     p.add_argument("-o", "--out", required=True, help="output bundle folder")
     p.add_argument("--calib", metavar="DIR", help="folder of calibration images (jpg/png, any size): your own "
                    "images are best; default: public-domain photos from scikit-image plus synthetic scenes")  # fmt: skip
