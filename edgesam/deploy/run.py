@@ -24,7 +24,7 @@ from edgesam.bench.timing import pin_torch_threads, restore_torch_threads
 from edgesam.deploy.candidates import CandidateSpec, plan_candidates
 from edgesam.deploy.choose import CandidateResult, choose
 from edgesam.deploy.gate import CachedBackend, gate_candidate, heldout_images
-from edgesam.deploy.report import candidate_table, write_plot, write_report
+from edgesam.deploy.report import candidate_table, write_deploy_report, write_plot
 from edgesam.deploy.timing import FULL_TIMING, QUICK_TIMING, load_average, time_candidate
 from edgesam.fidelity import GATE_MIN_IOU
 
@@ -326,7 +326,7 @@ def deploy(
             "image_size": source.image_size, "quick": bool(quick),
             "candidates": [r.to_dict() for r in results],
         }  # fmt: skip
-        write_report(final, record, results)
+        write_deploy_report(final, record, results)
         write_plot(final, results, float(min_mask_iou))
         meta["deploy"] = record
         write_metadata(final, meta)
