@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from conftest import load_layout  # noqa: E402
+from layouts import load_layout  # noqa: E402
 
 
 def _official_checkpoint(arch: str, path: Path) -> Path:

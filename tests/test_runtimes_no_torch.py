@@ -18,7 +18,6 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from bundle_fixtures import small_bundle  # noqa: E402
 from torch_blocker import BLOCK_TORCH  # noqa: E402
 
 from edgesam.runtimes import available_backends  # noqa: E402
@@ -56,10 +55,10 @@ print(f"OK {backend} mask_iou={result.mask_iou:.4f}")
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
-def test_bundle_runs_without_torch(tmp_path_factory: pytest.TempPathFactory, backend: str) -> None:
+def test_bundle_runs_without_torch(vit_t_bundle: Path, tmp_path_factory: pytest.TempPathFactory, backend: str) -> None:
     if available_backends()[backend] is not True:
         pytest.skip(f"{backend}: {available_backends()[backend]}")
-    bundle = small_bundle(tmp_path_factory)
+    bundle = vit_t_bundle
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(bundle), backend],
