@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from edgesam.prompt_geometry import click_inside
+from edgesam.prompt_geometry import click_inside, sample_prompts
 
 __all__ = [
     "EXPORT_MASK_IOU",
@@ -235,7 +235,7 @@ def compare_predictors(
 
     Per image: the embeddings, then about ``prompts_per_image`` prompts drawn from the image
     geometry (single clicks, click + background click, boxes, box + click; see
-    :func:`edgesam.quantization.prompt_sampling.sample_prompts`), each decoded with the
+    :func:`edgesam.prompt_geometry.sample_prompts`), each decoded with the
     three multimask outputs and the single-mask output (4 masks per prompt).
 
     Args:
@@ -249,7 +249,6 @@ def compare_predictors(
         progress: called as ``progress(done, total)`` after each image.
     """
     from edgesam.predictor import SamPredictor
-    from edgesam.quantization.prompt_sampling import sample_prompts
 
     ref = reference if isinstance(reference, SamPredictor) else SamPredictor(reference)
     cand = candidate if isinstance(candidate, SamPredictor) else SamPredictor(candidate)

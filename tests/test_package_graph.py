@@ -157,7 +157,7 @@ def format_graph(eager: dict[str, set[str]], lazy: dict[str, set[str]]) -> str:
     """One line per node: module-level edges, then ``(lazy: ...)``."""
     lines = []
     for node in sorted(eager):
-        line = f"{node:13s} -> {', '.join(sorted(eager[node])) or '-'}"
+        line = f"{node:15s} -> {', '.join(sorted(eager[node])) or '-'}"
         if lazy.get(node):
             line += f"   (lazy: {', '.join(sorted(lazy[node]))})"
         lines.append(line)

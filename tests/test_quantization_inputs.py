@@ -10,7 +10,7 @@ import pytest
 
 from edgesam.predictor import SamPredictor
 from edgesam.quantization.calibration import CalibrationError, CalibrationSet, find_images
-from edgesam.quantization.prompt_sampling import sample_prompts
+from edgesam.prompt_geometry import sample_prompts
 from edgesam.quantization.recipes import RECIPES, QuantRecipe, default_recipe, get_recipe
 from edgesam.quantization.settings import AccuracyConfig, CalibrationConfig, NncfConfig, OrtGraphConfig, QuantizationConfig
 from edgesam.quantization.samples import sample_images

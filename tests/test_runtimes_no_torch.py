@@ -84,7 +84,7 @@ RUNTIME_PATH = (
     "edgesam.runtimes", "edgesam.runtimes.loader", "edgesam.runtimes.golden", "edgesam.runtimes.precision",
     "edgesam.runtimes.onnxruntime_backend", "edgesam.runtimes.openvino_backend",
     "edgesam.runtimes.tensorrt_backend", "edgesam.runtimes.torch_backend", "edgesam.fidelity", "edgesam.scenes",
-    "edgesam.export.bundle", "edgesam.zoo",
+    "edgesam.prompt_geometry", "edgesam.export.bundle", "edgesam.zoo",
 )  # fmt: skip
 
 

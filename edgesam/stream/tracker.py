@@ -4,11 +4,11 @@ The first frame is prompted with the user's click and/or box. Every later frame 
 with the last trusted result: the mask's bounding box (moved by the estimated frame-to-frame
 motion and widened by a margin, because the object moves), a click well inside the mask
 (:func:`edgesam.prompt_geometry.click_inside`), and the previous low-resolution logits as
-``mask_input`` (moved likewise) when the model handles mask prompts. A result is trusted unless its area jumps away from the object's recent
-area (an occluder cut it, or it leaked onto the background); then the next frame is prompted
-from the last trusted result again, moved by the motion over the frames since. When the mask
-vanishes the object is marked lost and re-acquired inside the last trusted box (moved likewise,
-without the stale logits).
+``mask_input`` (moved likewise) when the model handles mask prompts. A result is trusted
+unless its area jumps away from the object's recent area (an occluder cut it, or it leaked
+onto the background); then the next frame is prompted from the last trusted result again,
+moved by the motion over the frames since. When the mask vanishes the object is marked lost
+and re-acquired inside the last trusted box (moved likewise, without the stale logits).
 """
 
 from __future__ import annotations
