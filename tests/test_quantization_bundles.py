@@ -16,7 +16,7 @@ onnx = pytest.importorskip("onnx")
 
 from bundle_fixtures import scene  # noqa: E402
 
-from edgesam.bundle.format import BundleError, load_bundle  # noqa: E402
+from edgesam.bundle.format import METADATA_FILE, BundleError, load_bundle  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402
 from edgesam.quantization import AccuracyGateError, AlreadyQuantizedError, get_recipe, quantize_bundle  # noqa: E402
 from edgesam.runtimes.base import BackendUnavailableError  # noqa: E402
@@ -133,7 +133,7 @@ def test_search_keeps_sensitive_layers_in_float(vit_t_bundle: Path, tmp_path: Pa
         assert all(not s["passed"] for s in report.search if s["kept_float"] < kept)
     assert counts[0] == 1 and all(s["float_precision"] == "fp32" for s in report.search)
     assert not any("layers.0" in k for k in report.kept_float)
-    meta = json.loads((result.path / "edgesam.json").read_text())
+    meta = json.loads((result.path / METADATA_FILE).read_text())
     floats = set(meta["quantization"]["graphs"]["encoder"]["float_nodes"])
     assert {k.split(":", 1)[1] for k in report.kept_float} <= floats
     assert meta["quantization"]["accuracy"]["kept_float"] == list(report.kept_float)

@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 
 from bundle_fixtures import scene  # noqa: E402
 
-from edgesam.bundle.format import load_bundle  # noqa: E402
+from edgesam.bundle.format import METADATA_FILE, load_bundle  # noqa: E402
 from edgesam.quantization.accuracy import AccuracyReport  # noqa: E402
 from edgesam.quantization.recipes import get_recipe  # noqa: E402
 
@@ -180,7 +180,7 @@ def test_a_bundle_with_nothing_quantized_is_refused_unless_allowed(
     total = load_bundle(tmp_path / "allowed").metadata["quantization"]["graphs"]["encoder"]["compute_ops"]
     assert f"0 of {total} encoder ops INT8" in captured.out and "NOTHING IS QUANTIZED" in captured.out
     assert "nothing is quantized; written anyway because of --allow-slow" in captured.err
-    quant = json.loads((tmp_path / "allowed" / "edgesam.json").read_text())["quantization"]
+    quant = json.loads((tmp_path / "allowed" / METADATA_FILE).read_text())["quantization"]
     assert quant["graphs"]["encoder"]["int8_ops"] == 0 and total > 50
     assert quant["speed"]["reference_ms"] > 0 and quant["speed"]["rounds"] == 5
 

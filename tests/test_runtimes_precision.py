@@ -15,7 +15,7 @@ pytest.importorskip("onnxruntime")
 
 from bundle_fixtures import copy_bundle  # noqa: E402
 
-from edgesam.bundle.format import load_bundle, write_metadata  # noqa: E402
+from edgesam.bundle.format import METADATA_FILE, load_bundle, write_metadata  # noqa: E402
 from edgesam.runtimes.golden import check_golden  # noqa: E402
 from edgesam.runtimes.precision import (  # noqa: E402
     PrecisionCheckError,
@@ -93,11 +93,11 @@ def test_recorded_float_precision_and_tolerance(vit_t_bundle: Path, tmp_path: Pa
     from edgesam.runtimes.openvino_backend import OpenVINOBackend
 
     bundle = copy_bundle(vit_t_bundle, tmp_path / "b")
-    meta = json.loads((bundle / "edgesam.json").read_text())
+    meta = json.loads((bundle / METADATA_FILE).read_text())
     meta = {k: v for k, v in meta.items() if k not in ("format", "format_version", "files")}
     meta["float_precision"] = "bf16"
     meta["precision_check"] = {"min_mask_iou": 0.5}
-    (bundle / "edgesam.json").unlink()
+    (bundle / METADATA_FILE).unlink()
     write_metadata(bundle, meta)
     loaded = load_bundle(bundle)
     assert bundle_float_precision(loaded) == "bf16" and precision_tolerance(loaded, "fp16") == 0.5
