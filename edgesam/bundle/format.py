@@ -40,6 +40,7 @@ from .onnx_refs import OnnxParseError, external_data_locations
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_FORMAT_VERSION",
+    "GOLDEN_FILE",
     "METADATA_FILE",
     "PRECISIONS",
     "Bundle",
@@ -54,9 +55,9 @@ __all__ = [
 BUNDLE_FORMAT = "edgesam-bundle"
 BUNDLE_FORMAT_VERSION = 1
 METADATA_FILE = "edgesam.json"
+GOLDEN_FILE = "golden.npz"  # see edgesam.bundle.golden
 PRECISIONS = ("fp32", "fp16", "int8")
 _REEXPORT = "Re-export it with `edgesam export CHECKPOINT -o DIR` (or edgesam.export.export_bundle)."
-GOLDEN_FILE = "golden.npz"
 
 
 class BundleError(ValueError):
