@@ -119,7 +119,7 @@ def measure(checkpoint: str, n_scenes: int, n_videos: int, frames: int, paths: t
 
     import edgesam
     from edgesam.distillation.demo_config import DEMO_SCENES
-    from edgesam.distillation.synthetic import generate_scene
+    from edgesam.scenes import generate_scene
     from edgesam.distillation.synthetic_video import VideoConfig, generate_video
 
     torch.set_num_threads(1)

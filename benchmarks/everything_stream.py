@@ -52,7 +52,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _scene(height: int, width: int) -> np.ndarray:
-    from edgesam.distillation.synthetic import SceneConfig, generate_scene
+    from edgesam.scenes import SceneConfig, generate_scene
 
     return generate_scene(7, SceneConfig(height=height, width=width, min_objects=4, max_objects=8)).image
 
@@ -117,7 +117,7 @@ def _ort_ceiling(decoder: Path, backend: Any, image: np.ndarray, prompts: int, t
     from ort_profile import gemm_peaks, graph_macs, kernel_split
 
     from edgesam.bench.cases import model_input
-    from edgesam.export.io_spec import DECODER_INPUTS
+    from edgesam.bundle.io_spec import DECODER_INPUTS
 
     batch = 64
     embedding = backend.encode(model_input(backend, image))
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgesam.runtimes.loader import load_backend
 
     if args.checkpoint:
-        from edgesam.models.checkpoints import load_model
+        from edgesam.hub import load_model
         from edgesam.runtimes.torch_backend import TorchBackend
 
         if args.threads:

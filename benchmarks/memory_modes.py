@@ -30,11 +30,12 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
 
 from edgesam.bench.memory import measure_rss  # noqa: E402
+from edgesam.bundle import METADATA_FILE  # noqa: E402
 from edgesam.runtimes.memory import MEMORY_MODES  # noqa: E402
 
 
 def _runs_on(bundle: Path) -> list[str] | None:
-    meta = json.loads((bundle / "edgesam.json").read_text())
+    meta = json.loads((bundle / METADATA_FILE).read_text())
     return (meta.get("quantization") or {}).get("runs_on")
 
 

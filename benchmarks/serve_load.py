@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     from edgesam.bench.workload import scene_config
-    from edgesam.distillation.synthetic import generate_scene
+    from edgesam.scenes import generate_scene
 
     image = generate_scene(7, scene_config(height, width)).image
     png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes()
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             import torch
 
-            from edgesam.models.checkpoints import load_model
+            from edgesam.hub import load_model
 
             torch.set_num_threads(args.threads)
             name = serve_args[serve_args.index("--checkpoint") + 1] if "--checkpoint" in serve_args else "edgesam-demo"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 if TYPE_CHECKING:
+    from .hub import load_model
     from .loading import load_predictor
-    from .models.checkpoints import load_model
     from .models.registry import build_sam
     from .predictor import SamPredictor
 
@@ -22,10 +22,10 @@ __all__ = ["SamPredictor", "SamAutomaticMaskGenerator", "build_sam", "list_model
 _LAZY = {
     "SamPredictor": ("edgesam.predictor", "SamPredictor"),
     "SamAutomaticMaskGenerator": ("edgesam.everything", "SamAutomaticMaskGenerator"),
-    "load_model": ("edgesam.models.checkpoints", "load_model"),
+    "load_model": ("edgesam.hub", "load_model"),
     "load_predictor": ("edgesam.loading", "load_predictor"),
     "build_sam": ("edgesam.models.registry", "build_sam"),
-    "list_models": ("edgesam.zoo", "list_models"),
+    "list_models": ("edgesam.bundle.catalogue", "list_models"),
 }
 
 

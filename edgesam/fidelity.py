@@ -12,8 +12,8 @@ in a bundle), the quantization gate (INT8 vs fp32), the benchmark's fidelity col
 
 :class:`FidelityMeter` accumulates pairs of outputs and returns a :class:`FidelityReport`;
 :func:`compare_predictors` runs two predictors on the same images and generated prompts.
-The thresholds every check uses are defined here, in one place. numpy (+ OpenCV for
-:func:`click_inside`) only.
+The thresholds every check uses are defined here, in one place. numpy only (clicks come from
+:func:`edgesam.prompt_geometry.click_inside`, re-exported here).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from edgesam.prompt_geometry import click_inside, sample_prompts
 
 __all__ = [
     "EXPORT_MASK_IOU",
@@ -88,28 +90,6 @@ def relative_error(actual: np.ndarray, reference: np.ndarray) -> float:
         return 0.0
     scale = max(1.0, float(np.abs(reference).max()))
     return float(np.abs(actual.astype(np.float64) - reference).max() / scale)
-
-
-def click_inside(mask: np.ndarray) -> tuple[float, float]:
-    """A click well inside ``mask``, as a person would place it: ``(x, y)`` pixels.
-
-    Among the pixels at least 90% as far from the mask border as the farthest one, the one
-    nearest the mask's centroid: always a mask pixel, even for rings and L shapes.
-
-    Args:
-        mask: bool ``[H, W]`` with at least one pixel set.
-    """
-    import cv2
-
-    mask = np.asarray(mask, dtype=bool)
-    if mask.ndim != 2 or not mask.any():
-        raise ValueError(f"click_inside needs a non-empty [H, W] mask, got shape {mask.shape}")
-    padded = np.pad(mask.astype(np.uint8), 1)  # the image border counts as boundary
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    ys, xs = np.nonzero(dist >= 0.9 * dist.max())
-    my, mx = np.argwhere(mask).mean(axis=0)
-    best = int(np.argmin((ys - my) ** 2 + (xs - mx) ** 2))
-    return float(xs[best]), float(ys[best])
 
 
 # ------------------------------------------------------------------ the report
@@ -255,7 +235,7 @@ def compare_predictors(
 
     Per image: the embeddings, then about ``prompts_per_image`` prompts drawn from the image
     geometry (single clicks, click + background click, boxes, box + click; see
-    :func:`edgesam.quantization.prompt_sampling.sample_prompts`), each decoded with the
+    :func:`edgesam.prompt_geometry.sample_prompts`), each decoded with the
     three multimask outputs and the single-mask output (4 masks per prompt).
 
     Args:
@@ -269,7 +249,6 @@ def compare_predictors(
         progress: called as ``progress(done, total)`` after each image.
     """
     from edgesam.predictor import SamPredictor
-    from edgesam.quantization.prompt_sampling import sample_prompts
 
     ref = reference if isinstance(reference, SamPredictor) else SamPredictor(reference)
     cand = candidate if isinstance(candidate, SamPredictor) else SamPredictor(candidate)

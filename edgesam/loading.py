@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from edgesam.bundle import METADATA_FILE
+
 if TYPE_CHECKING:
     from edgesam.predictor import SamPredictor
 
 __all__ = ["ModelRef", "load_predictor", "resolve_model", "thread_options"]
 
-_METADATA_FILE = "edgesam.json"  # edgesam.export.bundle.METADATA_FILE (kept import-free here)
 
 
 @dataclass(frozen=True)
@@ -63,17 +64,17 @@ def resolve_model(model: str | os.PathLike[str]) -> ModelRef:
         raise ValueError("model is empty; give a model name (see `edgesam models`), a checkpoint file or a bundle folder")
     path = Path(text).expanduser()
     if path.is_dir():
-        if not (path / _METADATA_FILE).is_file():
-            raise ValueError(f"{text} is a folder without {_METADATA_FILE}, so not an edgesam bundle "
+        if not (path / METADATA_FILE).is_file():
+            raise ValueError(f"{text} is a folder without {METADATA_FILE}, so not an edgesam bundle "
                              "(make one with `edgesam export MODEL -o DIR`)")  # fmt: skip
         return ModelRef("bundle", str(path), text)
     if path.is_file():
-        if path.name == _METADATA_FILE:
+        if path.name == METADATA_FILE:
             return ModelRef("bundle", str(path.parent), text)
         return ModelRef("checkpoint", str(path), text)  # its bytes are judged when it is read
     if os.sep in text or (os.altsep and os.altsep in text) or path.suffix:
         raise FileNotFoundError(f"{text}: no such checkpoint file or bundle folder")
-    from edgesam.zoo import list_models
+    from edgesam.bundle.catalogue import list_models
 
     known = list_models()
     if text not in known:
@@ -157,7 +158,7 @@ def load_predictor(
                                      device=device, check=check, arch=arch, options=options)  # fmt: skip
     if arch is not None:
         raise ValueError("arch= applies to checkpoints; a bundle records its own")
-    from edgesam.export.bundle import load_bundle
+    from edgesam.bundle import load_bundle
     from edgesam.predictor import SamPredictor
     from edgesam.runtimes.loader import DEFAULT_BACKEND, deployed_choice, load_backend
 
@@ -197,7 +198,7 @@ def _checkpoint_predictor(ref: ModelRef, *, backend: str | None, threads: int | 
     try:
         import torch
 
-        from edgesam.models.checkpoints import load_model
+        from edgesam.hub import load_model
         from edgesam.runtimes.torch_backend import TorchBackend
     except ImportError as exc:
         from edgesam.torch_hint import is_torch_missing, torch_missing_error

@@ -57,7 +57,7 @@ def copy_bundle(src: Path, dst: Path) -> Path:
 
 def scene(seed: int = 3, height: int = 180, width: int = 240) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic RGB scene ``uint8 [H, W, 3]`` and its instance boxes ``float32 [K, 4]``."""
-    from edgesam.distillation.synthetic import SceneConfig, generate_scene
+    from edgesam.scenes import SceneConfig, generate_scene
 
     sc = generate_scene(seed, SceneConfig(height=height, width=width, min_objects=3, max_objects=4))
     return sc.image, sc.boxes

@@ -1,38 +1,32 @@
-"""Shared fixtures: checkpoint layouts, small real-looking images."""
+"""Shared fixtures: the session's exported bundle, small real-looking images, torch threads.
+
+Helpers that test modules import live in plain modules beside this file (``layouts.py``,
+``scene_images.py``, ``bundle_fixtures.py``); test modules never import ``conftest``.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-LAYOUT_DIR = Path(__file__).resolve().parents[2] / "shared" / "checkpoint-layouts"
-
-
-def load_layout(arch: str) -> dict[str, tuple[list[int], str]]:
-    """``{key: (shape, dtype)}`` of the official checkpoint of ``arch``."""
-    path = LAYOUT_DIR / f"{arch}.json"
-    if not path.is_file():
-        pytest.skip(f"checkpoint layouts not found at {LAYOUT_DIR}")
-    return json.loads(path.read_text())
-
-
-def make_scene_image() -> np.ndarray:
-    """A 240x320 RGB uint8 image: a bright disc and a dark rectangle on a gradient."""
-    h, w = 240, 320
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([xx * 255 // w, yy * 255 // h, np.full_like(xx, 90)], axis=-1).astype(np.uint8)
-    img[(yy - 120) ** 2 + (xx - 90) ** 2 < 40**2] = (240, 230, 40)
-    img[60:200, 190:290] = (20, 30, 160)
-    return img
+from scene_images import make_scene_image
 
 
 @pytest.fixture
 def scene_image() -> np.ndarray:
-    """See :func:`make_scene_image`."""
+    """See :func:`scene_images.make_scene_image`."""
     return make_scene_image()
+
+
+@pytest.fixture(scope="session")
+def vit_t_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's verified bundle of the seeded vit_t at 256 px (``bundle_fixtures.small_model``),
+    with the SAM-official decoder; exported once. Do not modify it: copy it first (``copy_bundle``)."""
+    pytest.importorskip("torch")
+    from bundle_fixtures import small_bundle
+
+    return small_bundle(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 @functools.lru_cache(maxsize=1)
 def demo_model():
     """The embedded ``edgesam-demo`` torch model (loaded once per test process)."""
-    from edgesam.models.checkpoints import load_model
+    from edgesam.hub import load_model
 
     return load_model("edgesam-demo")
 
@@ -20,7 +20,7 @@ def demo_model():
 def scene(seed: int = 3, height: int = 192, width: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """``(image uint8 [H, W, 3], masks bool [K, H, W])``: a synthetic scene like the demo model's training data."""
     from edgesam.bench.workload import scene_config
-    from edgesam.distillation.synthetic import generate_scene
+    from edgesam.scenes import generate_scene
 
     s = generate_scene(seed, scene_config(height, width))
     return s.image, s.masks

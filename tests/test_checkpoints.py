@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from edgesam import list_models, load_model
 from edgesam.models import build_sam
 from edgesam.models.checkpoints import detect_arch, read_state_dict
-from edgesam.zoo import ZOO, resolve
+from edgesam.bundle.catalogue import ZOO, resolve
 
 
 @pytest.fixture(scope="module")

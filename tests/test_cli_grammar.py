@@ -185,9 +185,9 @@ def demo_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pa
     import cv2
 
     from edgesam.distillation.demo_config import DEMO_SCENES
-    from edgesam.distillation.synthetic import generate_scene
+    from edgesam.scenes import generate_scene
     from edgesam.io import write_image
-    from edgesam.zoo import embedded_models
+    from edgesam.bundle.catalogue import embedded_models
 
     tmp = tmp_path_factory.mktemp("grammar")
     scene = generate_scene(20_000_005, DEMO_SCENES)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesam.bundle.format import METADATA_FILE
 from edgesam.deploy import CandidateResult, choose, plan_candidates
 
 # ------------------------------------------------------------------ unit: planning and choice
@@ -139,16 +140,16 @@ def test_from_bundle_runs_the_recorded_choice(deployed) -> None:
 
 
 def test_other_device_gets_a_warning(deployed, tmp_path: Path) -> None:
-    from edgesam.export.bundle import write_metadata
+    from edgesam.bundle.format import write_metadata
     from edgesam.predictor import SamPredictor
 
     result, _, _ = deployed
     copy = tmp_path / "copy"
     shutil.copytree(result.path, copy, ignore=shutil.ignore_patterns("*_cache"))
-    meta = json.loads((copy / "edgesam.json").read_text())
+    meta = json.loads((copy / METADATA_FILE).read_text())
     meta = {k: v for k, v in meta.items() if k not in ("format", "format_version", "files")}
     meta["deploy"]["device_id"] = "some-other-board-4c"
-    (copy / "edgesam.json").unlink()
+    (copy / METADATA_FILE).unlink()
     write_metadata(copy, meta)
     with pytest.warns(UserWarning, match="some-other-board-4c"):
         SamPredictor.from_bundle(copy)

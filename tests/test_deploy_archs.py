@@ -10,7 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from conftest import load_layout  # noqa: E402
+from layouts import load_layout  # noqa: E402
+
+from edgesam.bundle.format import METADATA_FILE  # noqa: E402
 
 
 def _official_checkpoint(arch: str, path: Path) -> Path:
@@ -39,7 +41,7 @@ def test_deploy_official_layout_checkpoint(arch: str, tmp_path: Path) -> None:
     result = deploy(checkpoint, tmp_path / "out", candidates=["onnxruntime-fp32"], heldout=1, prompts_per_image=1,
                     quick=True, threads=2, work_dir=tmp_path / "work", min_mask_iou=0.9, log=lambda _m: None,
                     show_progress=False)  # fmt: skip
-    record = json.loads((result.path / "edgesam.json").read_text())
+    record = json.loads((result.path / METADATA_FILE).read_text())
     assert record["arch"] == arch and record["image_size"] == 1024
     assert record["deploy"]["candidate"] == "onnxruntime-fp32" and record["deploy"]["arch"] == arch
     assert result.chosen.fidelity["mask_iou_mean"] >= 0.99  # fp32 ONNX Runtime vs fp32 torch

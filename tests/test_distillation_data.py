@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from edgesam.distillation.datasets import CocoDataset, ImageFolderDataset, SA1BDataset, collate
 from edgesam.distillation.scene_writer import write_coco_scenes, write_sa1b_scenes
-from edgesam.distillation.synthetic import SceneConfig
+from edgesam.scenes import SceneConfig
 from edgesam.distillation.teacher_cache import TeacherCache
 
 HASH = "0123456789abcdef00"

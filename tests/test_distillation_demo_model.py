@@ -43,7 +43,7 @@ def test_eval_cli(capsys):
 
 
 def _scenes(n: int, seed: int = 20_000_000):
-    from edgesam.distillation.synthetic import generate_scene
+    from edgesam.scenes import generate_scene
 
     return [s for s in (generate_scene(seed + i, DEMO_SCENES) for i in range(n)) if len(s.masks)]
 

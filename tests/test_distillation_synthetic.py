@@ -7,7 +7,7 @@ import pytest
 
 from edgesam.distillation.datasets import CocoDataset, SA1BDataset
 from edgesam.distillation.scene_writer import write_coco_scenes, write_sa1b_scenes
-from edgesam.distillation.synthetic import SceneConfig, generate_scene
+from edgesam.scenes import SceneConfig, generate_scene
 
 CFG = SceneConfig(height=96, width=128, noise=0.0)
 

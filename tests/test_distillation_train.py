@@ -16,7 +16,7 @@ from edgesam.distillation.pipeline import (
     load_teacher,
     save_sam,
 )
-from edgesam.distillation.synthetic import SceneConfig
+from edgesam.scenes import SceneConfig
 from edgesam.distillation.train import StepBatchSampler, TrainConfig, train_loop, warmup_cosine
 from edgesam.models.registry import ModelSpec, build_sam
 

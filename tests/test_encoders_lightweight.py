@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import torch
+from layouts import load_layout
 from torch import nn
 
 from edgesam.models.encoders.rep_vit import RepVGGDW, build_rep_vit_m1, fuse_rep_vit
 from edgesam.models.encoders.tiny_vit import build_tiny_vit_5m
 from edgesam.models.layers import Conv2dBN
 
-LAYOUT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "checkpoint-layouts"
 PREFIX = "image_encoder."
 # Classifier entries of the MobileSAM checkpoint that the encoder does not use.
 UNUSED_PREFIXES = ("head.", "norm_head.")
@@ -24,10 +22,7 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {"vit_t": build_tiny_vit_5m, "ed
 
 
 def _encoder_layout(arch: str) -> dict[str, tuple[list[int], str]]:
-    path = LAYOUT_DIR / f"{arch}.json"
-    if not path.is_file():
-        pytest.skip(f"checkpoint layout {path} not available (needs ../shared beside the repo)")
-    raw = json.loads(path.read_text())
+    raw = load_layout(arch)
     return {
         key[len(PREFIX) :]: (shape, dtype)
         for key, (shape, dtype) in raw.items()

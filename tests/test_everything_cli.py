@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 @pytest.fixture(scope="module")
 def scene_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     from edgesam.distillation.demo import DEMO_SCENES
-    from edgesam.distillation.synthetic import generate_scene
+    from edgesam.scenes import generate_scene
 
     scene = generate_scene(20_000_003, DEMO_SCENES)
     path = write_image(tmp_path_factory.mktemp("everything") / "scene.png", scene.image)

@@ -62,7 +62,7 @@ def test_memory_per_mask_does_not_grow_with_the_image_area(predictor) -> None:
 
 def test_strips_give_the_same_masks_as_the_whole_rectangle() -> None:
     import edgesam
-    from edgesam.distillation.synthetic import SceneConfig, generate_scene
+    from edgesam.scenes import SceneConfig, generate_scene
 
     pred = SamPredictor(edgesam.load_model("edgesam-demo"))
     image = generate_scene(5, SceneConfig(height=150, width=200, min_objects=3, max_objects=4)).image
@@ -79,7 +79,7 @@ def test_cli_streams_records_and_shows_progress(tmp_path: Path, capsys) -> None:
     from edgesam.cli import main
     from edgesam.everything import coco_rle_to_mask
     from edgesam.io import read_image, write_image
-    from edgesam.distillation.synthetic import SceneConfig, generate_scene
+    from edgesam.scenes import SceneConfig, generate_scene
 
     image = generate_scene(5, SceneConfig(height=150, width=200, min_objects=3, max_objects=4)).image
     write_image(tmp_path / "scene.png", image)

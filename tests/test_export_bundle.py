@@ -12,26 +12,21 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from bundle_fixtures import SIZE, small_bundle, small_model, tiny_model  # noqa: E402
+from bundle_fixtures import SIZE, small_model, tiny_model  # noqa: E402
 
 from edgesam.export import Tolerance, export_bundle, load_bundle  # noqa: E402
-from edgesam.export.bundle import METADATA_FILE, sha256_file  # noqa: E402
-from edgesam.export.io_spec import DECODER_GRAPH  # noqa: E402
-from edgesam.export.onnx_refs import external_data_locations  # noqa: E402
+from edgesam.bundle.format import METADATA_FILE, sha256_file  # noqa: E402
+from edgesam.bundle.io_spec import DECODER_GRAPH  # noqa: E402
+from edgesam.bundle.onnx_refs import external_data_locations  # noqa: E402
 from edgesam.export.verify import ExportVerificationError  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return small_bundle(tmp_path_factory)
 
 
 def _session(path: Path) -> "ort.InferenceSession":
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-def test_bundle_files_and_metadata(bundle: Path) -> None:
-    meta = json.loads((bundle / METADATA_FILE).read_text())
+def test_bundle_files_and_metadata(vit_t_bundle: Path) -> None:
+    meta = json.loads((vit_t_bundle / METADATA_FILE).read_text())
     assert meta["arch"] == "vit_t" and meta["image_size"] == SIZE
     assert meta["opset"] == 17 and meta["precision"] == "fp32" and meta["quantization"] is None
     assert meta["pixel_mean"] == pytest.approx([123.675, 116.28, 103.53])
@@ -39,27 +34,27 @@ def test_bundle_files_and_metadata(bundle: Path) -> None:
     assert meta["mask_threshold"] == 0.0
     assert meta["decoder_graph"] == DECODER_GRAPH  # caches re-export bundles of older graphs
     assert set(meta["models"]) == {"encoder", "decoder", "decoder_sam", "golden"}
-    on_disk = {p.name for p in bundle.iterdir() if p.name != METADATA_FILE}
+    on_disk = {p.name for p in vit_t_bundle.iterdir() if p.name != METADATA_FILE}
     assert set(meta["files"]) == on_disk
     for name, digest in meta["files"].items():
-        assert sha256_file(bundle / name) == digest
+        assert sha256_file(vit_t_bundle / name) == digest
     ver = meta["verification"]
     assert ver["tolerance"] == {"rel_error": 1e-3, "mask_iou": 0.99}
     assert ver["measured"]["encoder_rel_error"] <= 1e-3
     assert ver["measured"]["end_to_end_mask_iou"] >= 0.99
-    assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+    assert not [p for p in vit_t_bundle.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
     for role in ("encoder", "decoder", "decoder_sam"):
-        model = onnx.load(str(bundle / meta["models"][role]))
+        model = onnx.load(str(vit_t_bundle / meta["models"][role]))
         onnx.checker.check_model(model)
         assert {o.domain: o.version for o in model.opset_import}[""] == 17
 
 
-def test_graph_signatures(bundle: Path) -> None:
+def test_graph_signatures(vit_t_bundle: Path) -> None:
     grid = SIZE // 16
-    enc = _session(bundle / "encoder.onnx")
+    enc = _session(vit_t_bundle / "encoder.onnx")
     assert [(i.name, i.shape) for i in enc.get_inputs()] == [("image", [1, 3, SIZE, SIZE])]
     assert [(o.name, o.shape) for o in enc.get_outputs()] == [("image_embeddings", [1, 256, grid, grid])]
-    dec = _session(bundle / "decoder.onnx")
+    dec = _session(vit_t_bundle / "decoder.onnx")
     shapes = {i.name: i.shape for i in dec.get_inputs()}
     assert shapes["image_embeddings"] == [1, 256, grid, grid]
     assert shapes["point_coords"] == ["num_prompts", "num_points", 2]
@@ -67,10 +62,10 @@ def test_graph_signatures(bundle: Path) -> None:
     assert shapes["mask_input"] == ["num_prompts", 1, 4 * grid, 4 * grid]
     assert shapes["has_mask_input"] == ["num_prompts"]
     assert [o.name for o in dec.get_outputs()] == ["iou_predictions", "low_res_masks"]
-    sam = _session(bundle / "decoder_sam.onnx")
+    sam = _session(vit_t_bundle / "decoder_sam.onnx")
     assert [i.name for i in sam.get_inputs()][-1] == "orig_im_size"
     assert [o.name for o in sam.get_outputs()] == ["masks", "iou_predictions", "low_res_masks"]
-    ops = {n.op_type for n in onnx.load(str(bundle / "decoder.onnx")).graph.node}
+    ops = {n.op_type for n in onnx.load(str(vit_t_bundle / "decoder.onnx")).graph.node}
     assert not ops & {"OneHot", "If", "Loop", "Scan"}
 
 
@@ -80,7 +75,7 @@ def model():
 
 
 @pytest.mark.parametrize(("b", "n"), [(3, 2), (1, 1), (6, 5)])
-def test_decoder_dynamic_prompts_match_torch(bundle: Path, model, b: int, n: int) -> None:
+def test_decoder_dynamic_prompts_match_torch(vit_t_bundle: Path, model, b: int, n: int) -> None:
     grid = SIZE // 16
     rng = np.random.default_rng(b * 10 + n)
     feeds = {
@@ -90,7 +85,7 @@ def test_decoder_dynamic_prompts_match_torch(bundle: Path, model, b: int, n: int
         "mask_input": rng.normal(0, 4, (b, 1, 4 * grid, 4 * grid)).astype(np.float32),
         "has_mask_input": (np.arange(b) % 2).astype(np.float32),
     }
-    iou, masks = _session(bundle / "decoder.onnx").run(None, feeds)
+    iou, masks = _session(vit_t_bundle / "decoder.onnx").run(None, feeds)
     with torch.inference_mode():
         ref_iou, ref_masks = (t.numpy() for t in model.decode(*(torch.from_numpy(v) for v in feeds.values())))
     assert iou.shape == (b, 4) and masks.shape == (b, 4, 4 * grid, 4 * grid)

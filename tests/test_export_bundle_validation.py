@@ -17,8 +17,8 @@ pytest.importorskip("onnxruntime")
 from bundle_fixtures import copy_bundle, tiny_model  # noqa: E402
 
 from edgesam.export import BundleError, BundleIntegrityError, export_bundle, load_bundle  # noqa: E402
-from edgesam.export.bundle import METADATA_FILE, write_metadata  # noqa: E402
-from edgesam.export.onnx_refs import OnnxParseError, external_data_locations  # noqa: E402
+from edgesam.bundle.format import METADATA_FILE, write_metadata  # noqa: E402
+from edgesam.bundle.onnx_refs import OnnxParseError, external_data_locations  # noqa: E402
 from edgesam.runtimes import BackendUnavailableError, available_backends  # noqa: E402
 from edgesam.runtimes.loader import load_backend  # noqa: E402
 

@@ -18,6 +18,7 @@ pytest.importorskip("torch")
 
 from bundle_fixtures import tiny_model  # noqa: E402
 
+from edgesam.bundle.format import METADATA_FILE  # noqa: E402
 from edgesam.export import export_bundle, load_bundle  # noqa: E402
 from edgesam.export.fp16 import FP32_OPS, convert_onnx_fp16  # noqa: E402
 
@@ -102,7 +103,7 @@ def test_export_command_writes_a_gated_fp16_bundle(tmp_path: Path, capsys: pytes
     assert main(["export", "edgesam-demo", "-o", str(out), "--precision", "fp16"]) == 0
     printed = capsys.readouterr().out
     assert "fp16 vs fp32 (onnxruntime CPU): PASS" in printed
-    meta = json.loads((out / "edgesam.json").read_text())
+    meta = json.loads((out / METADATA_FILE).read_text())
     assert meta["precision"] == "fp16" and meta["quantization"]["accuracy"]["passed"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo16"]  # the fp32 staging bundle is gone
     assert main(["export", "edgesam-demo", "-o", str(out), "--precision", "fp16"]) == 2

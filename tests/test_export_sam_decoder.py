@@ -11,15 +11,10 @@ import pytest
 pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from bundle_fixtures import SIZE, mask_iou, scene, small_bundle, small_model  # noqa: E402
+from bundle_fixtures import SIZE, mask_iou, scene, small_model  # noqa: E402
 
 from edgesam.predictor import SamPredictor  # noqa: E402
 from edgesam.predictor.transforms import apply_boxes, apply_coords  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return small_bundle(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +25,8 @@ def setup() -> tuple[SamPredictor, np.ndarray, np.ndarray]:
     return predictor, image, boxes
 
 
-def _run(bundle: Path, embed: np.ndarray, coords: np.ndarray, labels: np.ndarray, hw: tuple[int, int]) -> list:
-    session = ort.InferenceSession(str(bundle / "decoder_sam.onnx"), providers=["CPUExecutionProvider"])
+def _run(vit_t_bundle: Path, embed: np.ndarray, coords: np.ndarray, labels: np.ndarray, hw: tuple[int, int]) -> list:
+    session = ort.InferenceSession(str(vit_t_bundle / "decoder_sam.onnx"), providers=["CPUExecutionProvider"])
     grid = SIZE // 16
     feeds = {
         "image_embeddings": embed,
@@ -44,13 +39,13 @@ def _run(bundle: Path, embed: np.ndarray, coords: np.ndarray, labels: np.ndarray
     return session.run(None, feeds)
 
 
-def test_single_click_returns_best_multimask(bundle: Path, setup) -> None:
+def test_single_click_returns_best_multimask(vit_t_bundle: Path, setup) -> None:
     predictor, image, boxes = setup
     hw = image.shape[:2]
     click = np.array([[(boxes[0, 0] + boxes[0, 2]) / 2, (boxes[0, 1] + boxes[0, 3]) / 2]])
     # SAM's web demo: click in input-frame coordinates plus the (0, 0, -1) padding point
     coords = np.concatenate([apply_coords(click, hw, SIZE), [[0.0, 0.0]]])
-    masks, iou, low = _run(bundle, predictor.get_image_embedding(), coords, np.array([1, -1]), hw)
+    masks, iou, low = _run(vit_t_bundle, predictor.get_image_embedding(), coords, np.array([1, -1]), hw)
     assert masks.shape == (1, 1, *hw) and iou.shape == (1, 1) and low.shape == (1, 1, 64, 64)
     ref_masks, ref_scores, ref_low = predictor.predict(
         point_coords=click, point_labels=np.array([1]), return_logits=True
@@ -61,13 +56,13 @@ def test_single_click_returns_best_multimask(bundle: Path, setup) -> None:
     assert mask_iou(masks[0, 0] > 0, ref_masks[best] > 0) >= 0.99
 
 
-def test_box_and_click_returns_single_mask_token(bundle: Path, setup) -> None:
+def test_box_and_click_returns_single_mask_token(vit_t_bundle: Path, setup) -> None:
     predictor, image, boxes = setup
     hw = image.shape[:2]
     box = boxes[1]
     click = np.array([[(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]])
     coords = np.concatenate([apply_coords(click, hw, SIZE), apply_boxes(box[None], hw, SIZE).reshape(2, 2)])
-    masks, iou, _ = _run(bundle, predictor.get_image_embedding(), coords, np.array([1, 2, 3]), hw)
+    masks, iou, _ = _run(vit_t_bundle, predictor.get_image_embedding(), coords, np.array([1, 2, 3]), hw)
     ref_masks, ref_scores, _ = predictor.predict(point_coords=click, point_labels=np.array([1]), box=box,
                                                  multimask_output=False, return_logits=True)  # fmt: skip
     assert iou[0, 0] == pytest.approx(ref_scores[0], abs=1e-4)
@@ -75,7 +70,7 @@ def test_box_and_click_returns_single_mask_token(bundle: Path, setup) -> None:
 
 
 @pytest.mark.parametrize("hw", [(256, 256), (100, 256), (256, 31), (600, 800)])
-def test_any_original_size(bundle: Path, setup, hw: tuple[int, int]) -> None:
+def test_any_original_size(vit_t_bundle: Path, setup, hw: tuple[int, int]) -> None:
     predictor = setup[0]
-    masks, _, _ = _run(bundle, predictor.get_image_embedding(), np.array([[50.0, 50.0], [0, 0]]), np.array([1, -1]), hw)
+    masks, _, _ = _run(vit_t_bundle, predictor.get_image_embedding(), np.array([[50.0, 50.0], [0, 0]]), np.array([1, -1]), hw)
     assert masks.shape == (1, 1, *hw)

@@ -33,7 +33,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_checkpoint() -> Path:
-    from edgesam.zoo import embedded_models
+    from edgesam.bundle.catalogue import embedded_models
 
     return embedded_models()["edgesam-demo"]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from edgesam.models import MODELS, build_sam
-from tests.conftest import load_layout
+from layouts import load_layout
 
 OFFICIAL = ["vit_b", "vit_l", "vit_h", "vit_t", "edge_sam"]
 UNUSED = ("image_encoder.head.", "image_encoder.norm_head.")

@@ -15,7 +15,7 @@ from edgesam.models.registry import build_sam  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402
 from edgesam.runtimes import Backend, BackendUnavailableError, import_runtime  # noqa: E402
 from edgesam.runtimes.torch_backend import TorchBackend  # noqa: E402
-from tests.conftest import make_scene_image  # noqa: E402
+from scene_images import make_scene_image  # noqa: E402
 
 S = 256
 

@@ -10,9 +10,11 @@ import pytest
 
 from edgesam.predictor import SamPredictor
 from edgesam.quantization.calibration import CalibrationError, CalibrationSet, find_images
-from edgesam.quantization.prompt_sampling import sample_prompts
+from edgesam.prompt_geometry import sample_prompts
 from edgesam.quantization.recipes import RECIPES, QuantRecipe, default_recipe, get_recipe
-from edgesam.quantization.samples import procedural_image, sample_images
+from edgesam.quantization.settings import AccuracyConfig, CalibrationConfig, NncfConfig, OrtGraphConfig, QuantizationConfig
+from edgesam.quantization.samples import sample_images
+from edgesam.scenes import SceneConfig, generate_scene
 
 from predictor_doubles import BoxBackend
 
@@ -32,7 +34,7 @@ def test_named_recipes_round_trip_through_metadata() -> None:
     for recipe in RECIPES.values():
         assert QuantRecipe.from_dict(recipe.to_dict()) == recipe
     assert default_recipe("openvino").backend == "openvino"
-    assert get_recipe("ort-int8").activation_type == "uint8"
+    assert get_recipe("ort-int8").quantization.activation_type == "uint8"
 
 
 @pytest.mark.parametrize(
@@ -40,8 +42,10 @@ def test_named_recipes_round_trip_through_metadata() -> None:
     [
         ({"backend": "tflite"}, "backend must be one of"),
         ({"activation_type": "int4"}, "activation_type"),
-        ({"calibration_method": "mse"}, "calibration_method"),
-        ({"calibration_images": 0}, "calibration_images"),
+        ({"calibration_method": "mse"}, "calibration method must be one of"),
+        ({"calibration_images": 0}, "calibration images must be >= 1"),
+        ({"heldout_images": 0}, "accuracy heldout_images"),
+        ({"preset": "fast"}, "invalid nncf settings"),
     ],
 )
 def test_invalid_recipes_are_refused(changes: dict, message: str) -> None:
@@ -56,6 +60,42 @@ def test_tensorrt_recipe_must_be_symmetric() -> None:
         get_recipe("fastest")
     with pytest.raises(ValueError, match="unknown quantization recipe field"):
         QuantRecipe.from_dict({**get_recipe("ort-int8").to_dict(), "bits": 4})
+    with pytest.raises(ValueError, match="unknown quantization recipe field.*'calibration'"):
+        QuantRecipe.from_dict({**get_recipe("ort-int8").to_dict(), "calibration": {"method": "minmax", "bins": 3}})
+
+
+def test_recipe_sections_split_the_concerns() -> None:
+    recipe = get_recipe("ort-int8-entropy")
+    assert isinstance(recipe.quantization, QuantizationConfig) and isinstance(recipe.calibration, CalibrationConfig)
+    assert isinstance(recipe.accuracy, AccuracyConfig) and isinstance(recipe.ort, OrtGraphConfig)
+    assert isinstance(recipe.nncf, NncfConfig)
+    assert recipe.calibration.method == "entropy" and recipe.ort.lower_matmuls and not recipe.quantization.quantize_decoder
+    assert get_recipe("ov-int8").nncf.smooth_quant_alpha == 0.5 and get_recipe("ov-nncf-default").nncf.preset == "default"
+    data = recipe.to_dict()
+    assert set(data) == {"name", "backend", "description", "quantization", "calibration", "accuracy", "ort", "nncf", "extra"}
+    assert data["calibration"]["method"] == "entropy" and data["quantization"]["op_types"] == ["Conv", "MatMul"]
+    # flat setting names reach their section; prompts_per_image feeds calibration and the gate
+    fast = recipe.replace(prompts_per_image=3, heldout_images=2, exclude_patterns=("a",))
+    assert (fast.calibration.prompts_per_image, fast.accuracy.prompts_per_image, fast.accuracy.heldout_images) == (3, 3, 2)
+    assert fast.quantization.exclude_patterns == ("a",) and fast.calibration.method == "entropy"
+    assert recipe.with_excluded(["n1"]).with_excluded(["n1", "n2"]).quantization.exclude_nodes == ("n1", "n2")
+
+
+def test_recipes_in_older_bundles_are_still_read() -> None:
+    """Bundles quantized before the sections existed store the recipe as one flat object."""
+    flat = {
+        "name": "ov-int8", "backend": "openvino", "description": "old", "per_channel": True, "activation_type": "uint8",
+        "weight_type": "int8", "activation_symmetric": False, "weight_symmetric": True, "calibration_method": "minmax",
+        "percentile": 99.999, "op_types": ["Conv", "MatMul"], "quantize_activation_matmuls": False,
+        "quantize_outputs_of": ["Conv"], "quantize_bias": True, "exclude_nodes": ["x"], "exclude_patterns": [],
+        "fuse_gelu": True, "lower_matmuls": True, "model_type": "transformer", "smooth_quant_alpha": 0.5,
+        "fast_bias_correction": True, "preset": "performance", "quantize_decoder": False, "calibration_images": 12,
+        "heldout_images": 3, "prompts_per_image": 5, "extra": {},
+    }  # fmt: skip
+    recipe = QuantRecipe.from_dict(flat)
+    assert recipe == get_recipe("ov-int8").replace(description="old", exclude_nodes=("x",), calibration_images=12,
+                                                   heldout_images=3, prompts_per_image=5)  # fmt: skip
+    assert QuantRecipe.from_dict(recipe.to_dict()) == recipe
 
 
 # ---------------------------------------------------------------- calibration folders
@@ -115,8 +155,8 @@ def test_sample_images_are_deterministic_scenes() -> None:
     assert [im.shape for im in a] == [(72, 96, 3), (96, 72, 3)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert a[0].std() > 10  # not a flat image
-    fallback = procedural_image(1, 50, 70)
-    assert fallback.shape == (50, 70, 3) and fallback.dtype == np.uint8 and fallback.std() > 10
+    assert a[0].dtype == np.uint8 and not np.array_equal(a[0][:72, :72], sample_images(1, long_side=96, seed=4)[0][:72, :72])
+    assert np.array_equal(a[0], generate_scene(3, SceneConfig(height=72, width=96, min_objects=3, max_objects=8)).image)
     with pytest.raises(ValueError):
         sample_images(0)
 

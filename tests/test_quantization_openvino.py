@@ -7,19 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bundle_fixtures import scene, small_bundle
+from bundle_fixtures import scene
 
-from edgesam.export.bundle import load_bundle
+from edgesam.bundle.format import load_bundle
 from edgesam.predictor import SamPredictor
 from edgesam.quantization import get_recipe, quantize_bundle
 
 FAST = dict(calibration_images=6, heldout_images=1, prompts_per_image=4)
 
 
-def test_openvino_int8_bundle_holds_ir_and_runs(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+def test_openvino_int8_bundle_holds_ir_and_runs(vit_t_bundle: Path, tmp_path: Path) -> None:
     pytest.importorskip("openvino")
     pytest.importorskip("nncf")
-    fp32 = small_bundle(tmp_path_factory)
+    fp32 = vit_t_bundle
     result = quantize_bundle(fp32, tmp_path / "ov", backend="openvino", recipe=get_recipe("ov-int8").replace(**FAST),
                              min_mask_iou=0.5, search=False)  # fmt: skip
     bundle = load_bundle(result.path)
@@ -44,11 +44,11 @@ def test_openvino_int8_bundle_holds_ir_and_runs(tmp_path_factory: pytest.TempPat
     assert not list(result.path.glob("*_cache"))  # the gate left no runtime cache in the bundle
 
 
-def test_compact_folds_shape_subgraphs_without_changing_outputs(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_compact_folds_shape_subgraphs_without_changing_outputs(vit_t_bundle: Path) -> None:
     ov = pytest.importorskip("openvino")
     from edgesam.quantization.openvino_int8 import compact, read_model
 
-    onnx_path = small_bundle(tmp_path_factory) / "encoder.onnx"
+    onnx_path = vit_t_bundle / "encoder.onnx"
     core = ov.Core()
     x = np.random.default_rng(0).standard_normal(tuple(read_model(onnx_path).input(0).get_shape())).astype(np.float32)
 
@@ -66,14 +66,14 @@ def test_compact_folds_shape_subgraphs_without_changing_outputs(tmp_path_factory
 
 
 def test_save_ir_without_openvino_private_folding_warns_and_writes(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    vit_t_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("openvino")
     import sys
 
     from edgesam.quantization.openvino_int8 import read_model, save_ir
 
-    model = read_model(small_bundle(tmp_path_factory) / "encoder.onnx")
+    model = read_model(vit_t_bundle / "encoder.onnx")
     ops = len(model.get_ordered_ops())
     monkeypatch.setitem(sys.modules, "openvino._offline_transformations", None)  # an OpenVINO without it
     with pytest.warns(RuntimeWarning, match="constant folding is unavailable"):

@@ -13,9 +13,9 @@ import pytest
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-from bundle_fixtures import scene, small_bundle  # noqa: E402
+from bundle_fixtures import scene  # noqa: E402
 
-from edgesam.export.bundle import load_bundle  # noqa: E402
+from edgesam.bundle.format import METADATA_FILE, load_bundle  # noqa: E402
 from edgesam.quantization.accuracy import AccuracyReport  # noqa: E402
 from edgesam.quantization.recipes import get_recipe  # noqa: E402
 
@@ -80,7 +80,7 @@ def _embedding_gate(fp32: Path, threshold: float):
 
 
 @pytest.mark.slow  # about ten ONNX Runtime quantizations of the 256 px encoder
-def test_bisection_keeps_fewer_layers_than_the_doubling_fallback(tmp_path_factory: pytest.TempPathFactory,
+def test_bisection_keeps_fewer_layers_than_the_doubling_fallback(vit_t_bundle: Path,
                                                                  tmp_path: Path) -> None:  # fmt: skip
     from dataclasses import replace
 
@@ -89,7 +89,7 @@ def test_bisection_keeps_fewer_layers_than_the_doubling_fallback(tmp_path_factor
     from edgesam.quantization.search import fewest_float_layers
     from edgesam.quantization.sensitivity import search_float_layers
 
-    fp32 = small_bundle(tmp_path_factory)
+    fp32 = vit_t_bundle
     # the last stage and the neck only: few layers, cheap builds
     recipe = get_recipe("ort-int8").replace(exclude_patterns=(r"patch_embed|layers\.[012]/",))
     engine = make_engine("onnxruntime", recipe)
@@ -159,11 +159,11 @@ def _cli(argv: list[str]) -> int:
 
 
 def test_a_bundle_with_nothing_quantized_is_refused_unless_allowed(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    vit_t_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import cv2
 
-    fp32 = small_bundle(tmp_path_factory)
+    fp32 = vit_t_bundle
     calib = tmp_path / "calib"
     calib.mkdir()
     for i in range(3):
@@ -180,16 +180,16 @@ def test_a_bundle_with_nothing_quantized_is_refused_unless_allowed(
     total = load_bundle(tmp_path / "allowed").metadata["quantization"]["graphs"]["encoder"]["compute_ops"]
     assert f"0 of {total} encoder ops INT8" in captured.out and "NOTHING IS QUANTIZED" in captured.out
     assert "nothing is quantized; written anyway because of --allow-slow" in captured.err
-    quant = json.loads((tmp_path / "allowed" / "edgesam.json").read_text())["quantization"]
+    quant = json.loads((tmp_path / "allowed" / METADATA_FILE).read_text())["quantization"]
     assert quant["graphs"]["encoder"]["int8_ops"] == 0 and total > 50
     assert quant["speed"]["reference_ms"] > 0 and quant["speed"]["rounds"] == 5
 
 
-def test_the_fp32_bundle_is_not_measurably_faster_than_itself(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_the_fp32_bundle_is_not_measurably_faster_than_itself(vit_t_bundle: Path) -> None:
     from edgesam.quantization.speed import compare_speed
     from edgesam.runtimes.loader import load_backend
 
-    fp32 = small_bundle(tmp_path_factory)
+    fp32 = vit_t_bundle
     a, b = load_backend(fp32, "onnxruntime"), load_backend(fp32, "onnxruntime")
     # the same graph twice: timing noise on a loaded 2-core machine can exceed the 5% default margin
     # in 3 rounds, but never makes one copy twice as fast as the other
@@ -201,13 +201,13 @@ def test_the_fp32_bundle_is_not_measurably_faster_than_itself(tmp_path_factory: 
 # -- NNCF ----------------------------------------------------------------------------------------
 
 
-def test_nncf_is_quiet_and_counts_int8_ops(tmp_path_factory: pytest.TempPathFactory, capfd: pytest.CaptureFixture[str]) -> None:
+def test_nncf_is_quiet_and_counts_int8_ops(vit_t_bundle: Path, capfd: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("openvino")
     pytest.importorskip("nncf")
     from edgesam.quantization.calibration import CalibrationSet
     from edgesam.quantization.openvino_int8 import int8_ops, quantize_openvino, read_model
 
-    fp32 = small_bundle(tmp_path_factory)
+    fp32 = vit_t_bundle
     feeds = list(CalibrationSet([scene(seed=s)[0] for s in (1, 2)], **PRE))
     capfd.readouterr()
     model = quantize_openvino(fp32 / "encoder.onnx", feeds, get_recipe("ov-nncf-default"))

@@ -19,7 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgesam.export import BundleIntegrityError  # noqa: E402
-from edgesam.export.bundle import METADATA_FILE, write_metadata  # noqa: E402
+from edgesam.bundle.format import METADATA_FILE, write_metadata  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402
 from edgesam.runtimes import available_backends  # noqa: E402
 

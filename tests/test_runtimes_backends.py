@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from bundle_fixtures import copy_bundle, small_bundle  # noqa: E402
+from bundle_fixtures import copy_bundle  # noqa: E402
 
 from edgesam.export import load_bundle  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402
@@ -20,14 +20,9 @@ from edgesam.runtimes.golden import GoldenMismatchError, check_golden  # noqa: E
 from edgesam.runtimes.onnxruntime_backend import OnnxRuntimeBackend, default_providers  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return small_bundle(tmp_path_factory)
-
-
 @pytest.fixture
-def bundle(shared: Path, tmp_path: Path) -> Path:
-    return copy_bundle(shared, tmp_path / "b")
+def bundle(vit_t_bundle: Path, tmp_path: Path) -> Path:
+    return copy_bundle(vit_t_bundle, tmp_path / "b")
 
 
 # ---------------------------------------------------------------- onnxruntime
@@ -37,32 +32,32 @@ def test_default_providers_put_cpu_last() -> None:
     assert default_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
 
 
-def test_onnxruntime_options(shared: Path) -> None:
+def test_onnxruntime_options(vit_t_bundle: Path) -> None:
     import onnxruntime as ort
 
-    backend = OnnxRuntimeBackend(shared, intra_op_threads=1, inter_op_threads=1)
+    backend = OnnxRuntimeBackend(vit_t_bundle, intra_op_threads=1, inter_op_threads=1)
     assert backend.providers[-1] == "CPUExecutionProvider"
     assert backend._encoder.get_session_options().intra_op_num_threads == 1
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    plain = OnnxRuntimeBackend(shared, session_options=options, providers=["CPUExecutionProvider"])
+    plain = OnnxRuntimeBackend(vit_t_bundle, session_options=options, providers=["CPUExecutionProvider"])
     assert check_golden(plain).mask_iou >= 0.995
     with pytest.raises(ValueError, match="not available in this onnxruntime"):
-        OnnxRuntimeBackend(shared, providers=["NoSuchExecutionProvider"])
+        OnnxRuntimeBackend(vit_t_bundle, providers=["NoSuchExecutionProvider"])
     with pytest.raises(ValueError, match=">= 0"):
-        OnnxRuntimeBackend(shared, intra_op_threads=-2)
+        OnnxRuntimeBackend(vit_t_bundle, intra_op_threads=-2)
 
 
-def test_from_bundle(shared: Path) -> None:
-    predictor = SamPredictor.from_bundle(shared, backend="onnxruntime", intra_op_threads=1)
+def test_from_bundle(vit_t_bundle: Path) -> None:
+    predictor = SamPredictor.from_bundle(vit_t_bundle, backend="onnxruntime", intra_op_threads=1)
     assert predictor.backend.name == "onnxruntime"
     predictor.set_image(np.full((40, 60, 3), 128, np.uint8))
     masks, scores, low = predictor.predict(point_coords=np.array([[30, 20]]), point_labels=np.array([1]))
     assert masks.shape == (3, 40, 60) and scores.shape == (3,) and low.shape == (3, 64, 64)
 
 
-def test_golden_gate_raises_on_mismatch(shared: Path) -> None:
-    backend = OnnxRuntimeBackend(shared)
+def test_golden_gate_raises_on_mismatch(vit_t_bundle: Path) -> None:
+    backend = OnnxRuntimeBackend(vit_t_bundle)
 
     class Shifted:  # a backend whose masks are wrong (all logits pushed up)
         name, image_size, bundle = "shifted", backend.image_size, backend.bundle
@@ -130,8 +125,8 @@ def test_openvino_unwritable_bundle_uses_user_cache(bundle: Path, tmp_path: Path
     assert none.cache_dir is None and check_golden(none).mask_iou >= 0.995
 
 
-def test_openvino_from_bundle(shared: Path) -> None:
+def test_openvino_from_bundle(vit_t_bundle: Path) -> None:
     _openvino()
-    predictor = SamPredictor.from_bundle(shared, backend="openvino", precision_hint="f32", performance_hint="LATENCY")
+    predictor = SamPredictor.from_bundle(vit_t_bundle, backend="openvino", precision_hint="f32", performance_hint="LATENCY")
     assert predictor.backend.name == "openvino" and "OpenVINOBackend" in repr(predictor.backend)
-    assert os.fspath(predictor.backend.bundle.root) == os.fspath(shared.resolve())
+    assert os.fspath(predictor.backend.bundle.root) == os.fspath(vit_t_bundle.resolve())

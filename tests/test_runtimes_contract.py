@@ -1,7 +1,7 @@
 """One contract for every registered backend: same outputs as torch, thread safety, bad input.
 
 Parametrised over :data:`edgesam.runtimes.BACKENDS`; a backend whose runtime (or GPU) is
-missing is skipped with the reason. Bundle backends run the shared vit_t 256-px bundle; the
+missing is skipped with the reason. Bundle backends run the shared vit_t 256-px vit_t_bundle; the
 torch backend runs the model it was exported from.
 """
 
@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from bundle_fixtures import SIZE, mask_iou, scene, small_bundle, small_model  # noqa: E402
+from bundle_fixtures import SIZE, mask_iou, scene, small_model  # noqa: E402
 
 from edgesam.predictor import SamPredictor  # noqa: E402
 from edgesam.runtimes import BACKENDS, BackendUnavailableError, available_backends  # noqa: E402
@@ -34,11 +34,6 @@ FP32_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return small_bundle(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
 def torch_backend() -> TorchBackend:
     return TorchBackend(small_model())
 
@@ -47,7 +42,7 @@ _OPENED: dict[str, Any] = {}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, bundle: Path, torch_backend: TorchBackend) -> Any:
+def backend(request: pytest.FixtureRequest, vit_t_bundle: Path, torch_backend: TorchBackend) -> Any:
     name = request.param
     status = available_backends()[name]
     if status is not True:
@@ -56,7 +51,7 @@ def backend(request: pytest.FixtureRequest, bundle: Path, torch_backend: TorchBa
         return torch_backend
     if name not in _OPENED:
         try:
-            _OPENED[name] = load_backend(bundle, name, **FP32_OPTIONS.get(name, {}))
+            _OPENED[name] = load_backend(vit_t_bundle, name, **FP32_OPTIONS.get(name, {}))
         except BackendUnavailableError as exc:
             pytest.skip(f"{name}: {exc}")
     return _OPENED[name]
@@ -113,8 +108,8 @@ def test_predictor_parity(backend: Any, torch_backend: TorchBackend) -> None:
     assert mask_iou(a[0], b[0]) >= 0.995
 
 
-def test_golden_reference(backend: Any, bundle: Path) -> None:
-    result = check_golden(backend, bundle)
+def test_golden_reference(backend: Any, vit_t_bundle: Path) -> None:
+    result = check_golden(backend, vit_t_bundle)
     assert result.embedding_rel_error <= 1e-4
     assert result.mask_iou >= 0.995
 

@@ -18,7 +18,6 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from bundle_fixtures import small_bundle  # noqa: E402
 from torch_blocker import BLOCK_TORCH  # noqa: E402
 
 from edgesam.runtimes import available_backends  # noqa: E402
@@ -56,10 +55,10 @@ print(f"OK {backend} mask_iou={result.mask_iou:.4f}")
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
-def test_bundle_runs_without_torch(tmp_path_factory: pytest.TempPathFactory, backend: str) -> None:
+def test_bundle_runs_without_torch(vit_t_bundle: Path, tmp_path_factory: pytest.TempPathFactory, backend: str) -> None:
     if available_backends()[backend] is not True:
         pytest.skip(f"{backend}: {available_backends()[backend]}")
-    bundle = small_bundle(tmp_path_factory)
+    bundle = vit_t_bundle
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(bundle), backend],
@@ -67,3 +66,35 @@ def test_bundle_runs_without_torch(tmp_path_factory: pytest.TempPathFactory, bac
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"OK {backend}" in proc.stdout
+
+
+IMPORT_SCRIPT = r"""
+import importlib, sys
+
+modules = sys.argv[1:]
+for name in modules:
+    importlib.import_module(name)
+loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+assert not loaded, loaded
+print("IMPORTED", len(modules))
+"""
+
+RUNTIME_PATH = (
+    "edgesam", "edgesam.bundle", "edgesam.bundle.catalogue", "edgesam.bundle.golden", "edgesam.predictor",
+    "edgesam.runtimes", "edgesam.runtimes.loader", "edgesam.runtimes.golden", "edgesam.runtimes.precision",
+    "edgesam.runtimes.onnxruntime_backend", "edgesam.runtimes.openvino_backend",
+    "edgesam.runtimes.tensorrt_backend", "edgesam.runtimes.torch_backend", "edgesam.fidelity", "edgesam.scenes",
+    "edgesam.prompt_geometry", "edgesam.export.bundle", "edgesam.zoo",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("blocked", [False, True], ids=["torch-installed", "torch-blocked"])
+def test_runtime_path_imports_no_torch(blocked: bool) -> None:
+    """Importing the runtime path (bundle layer, predictor, every backend module) loads no torch,
+    whether torch is installed (nothing pulls it in) or not (nothing needs it)."""
+    script = (BLOCK_TORCH if blocked else "") + IMPORT_SCRIPT
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", script, *RUNTIME_PATH], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"IMPORTED {len(RUNTIME_PATH)}" in proc.stdout

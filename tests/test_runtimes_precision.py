@@ -13,9 +13,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from bundle_fixtures import copy_bundle, small_bundle  # noqa: E402
+from bundle_fixtures import copy_bundle  # noqa: E402
 
-from edgesam.export.bundle import load_bundle, write_metadata  # noqa: E402
+from edgesam.bundle.format import METADATA_FILE, load_bundle, write_metadata  # noqa: E402
 from edgesam.runtimes.golden import check_golden  # noqa: E402
 from edgesam.runtimes.precision import (  # noqa: E402
     PrecisionCheckError,
@@ -23,11 +23,6 @@ from edgesam.runtimes.precision import (  # noqa: E402
     normalize_precision,
     precision_tolerance,
 )
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return small_bundle(tmp_path_factory)
 
 
 def _openvino():
@@ -47,11 +42,11 @@ def test_precision_words_are_shared() -> None:
         normalize_precision("int4")
 
 
-def test_openvino_default_is_f32_even_where_bf16_is_the_device_default(shared: Path) -> None:
+def test_openvino_default_is_f32_even_where_bf16_is_the_device_default(vit_t_bundle: Path) -> None:
     ov = _openvino()
     from edgesam.runtimes.openvino_backend import OpenVINOBackend
 
-    backend = OpenVINOBackend(shared, cache_dir=None)
+    backend = OpenVINOBackend(vit_t_bundle, cache_dir=None)
     assert backend.precision == "fp32" and backend.golden is None
     assert backend.effective_precisions == {"encoder": "f32", "decoder": "f32"}
     # what OpenVINO would have picked on its own (bf16 on CPUs that support it)
@@ -60,49 +55,49 @@ def test_openvino_default_is_f32_even_where_bf16_is_the_device_default(shared: P
     assert check_golden(backend).mask_iou >= 0.99
 
 
-def test_openvino_precision_hint_is_a_deprecated_alias(shared: Path) -> None:
+def test_openvino_precision_hint_is_a_deprecated_alias(vit_t_bundle: Path) -> None:
     _openvino()
     from edgesam.runtimes.openvino_backend import OpenVINOBackend
 
     with pytest.warns(DeprecationWarning, match="precision_hint"):
-        backend = OpenVINOBackend(shared, precision_hint="f32", cache_dir=None)
+        backend = OpenVINOBackend(vit_t_bundle, precision_hint="f32", cache_dir=None)
     assert backend.precision == "fp32" and backend.effective_precision == "f32"
     with pytest.raises(ValueError, match="disagree"), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        OpenVINOBackend(shared, precision="bf16", precision_hint="f32", cache_dir=None)
+        OpenVINOBackend(vit_t_bundle, precision="bf16", precision_hint="f32", cache_dir=None)
 
 
-def test_openvino_lowered_precision_is_checked_against_the_golden_outputs(shared: Path) -> None:
+def test_openvino_lowered_precision_is_checked_against_the_golden_outputs(vit_t_bundle: Path) -> None:
     _openvino()
     from edgesam.runtimes.openvino_backend import OpenVINOBackend
 
-    unchecked = OpenVINOBackend(shared, precision="bf16", check=False, cache_dir=None)
+    unchecked = OpenVINOBackend(vit_t_bundle, precision="bf16", check=False, cache_dir=None)
     assert unchecked.precision == "bf16" and unchecked.golden is None
     if not _cpu_runs_bf16():
         assert unchecked.effective_precision == "f32"  # the device cannot lower it
         return
     assert unchecked.effective_precision == "bf16"
     measured = check_golden(unchecked).mask_iou
-    passed = OpenVINOBackend(shared, precision="bf16", check=measured, cache_dir=None)
+    passed = OpenVINOBackend(vit_t_bundle, precision="bf16", check=measured, cache_dir=None)
     assert passed.golden is not None and passed.golden.mask_iou == pytest.approx(measured, abs=1e-6)
     if measured < 1.0:
         with pytest.raises(PrecisionCheckError, match=f"measured mean mask IoU {measured:.4f}") as info:
-            OpenVINOBackend(shared, precision="bf16", check=min(1.0, measured + 1e-3), cache_dir=None)
+            OpenVINOBackend(vit_t_bundle, precision="bf16", check=min(1.0, measured + 1e-3), cache_dir=None)
         assert "check=False" in str(info.value)
     with pytest.raises(ValueError, match="check must be"):
-        OpenVINOBackend(shared, precision="bf16", check=2.0, cache_dir=None)
+        OpenVINOBackend(vit_t_bundle, precision="bf16", check=2.0, cache_dir=None)
 
 
-def test_recorded_float_precision_and_tolerance(shared: Path, tmp_path: Path) -> None:
+def test_recorded_float_precision_and_tolerance(vit_t_bundle: Path, tmp_path: Path) -> None:
     _openvino()
     from edgesam.runtimes.openvino_backend import OpenVINOBackend
 
-    bundle = copy_bundle(shared, tmp_path / "b")
-    meta = json.loads((bundle / "edgesam.json").read_text())
+    bundle = copy_bundle(vit_t_bundle, tmp_path / "b")
+    meta = json.loads((bundle / METADATA_FILE).read_text())
     meta = {k: v for k, v in meta.items() if k not in ("format", "format_version", "files")}
     meta["float_precision"] = "bf16"
     meta["precision_check"] = {"min_mask_iou": 0.5}
-    (bundle / "edgesam.json").unlink()
+    (bundle / METADATA_FILE).unlink()
     write_metadata(bundle, meta)
     loaded = load_bundle(bundle)
     assert bundle_float_precision(loaded) == "bf16" and precision_tolerance(loaded, "fp16") == 0.5
@@ -110,13 +105,13 @@ def test_recorded_float_precision_and_tolerance(shared: Path, tmp_path: Path) ->
     assert backend.precision == "bf16" and backend.golden is None  # its own precision: no check
 
 
-def test_onnxruntime_refuses_a_lower_precision(shared: Path) -> None:
+def test_onnxruntime_refuses_a_lower_precision(vit_t_bundle: Path) -> None:
     from edgesam.runtimes.onnxruntime_backend import OnnxRuntimeBackend
 
-    backend = OnnxRuntimeBackend(shared, precision="fp32")
+    backend = OnnxRuntimeBackend(vit_t_bundle, precision="fp32")
     assert backend.effective_precision == "fp32"
     with pytest.raises(ValueError, match="fp32 only"):
-        OnnxRuntimeBackend(shared, precision="bf16")
+        OnnxRuntimeBackend(vit_t_bundle, precision="bf16")
 
 
 def test_torch_precision_word() -> None:
@@ -132,13 +127,13 @@ def test_torch_precision_word() -> None:
         TorchBackend(tiny_model(), precision="fp16", dtype=torch.float16)
 
 
-def test_a_non_finite_embedding_is_an_error_not_a_decode(shared: Path) -> None:
+def test_a_non_finite_embedding_is_an_error_not_a_decode(vit_t_bundle: Path) -> None:
     """NaN/inf out of the encoder (a reduced precision overflowing) stops at encode: decoding it
     gives meaningless masks, and OpenVINO bf16 has crashed the process on such embeddings."""
     from edgesam.runtimes.bundle_backend import NonFiniteOutputError
     from edgesam.runtimes.onnxruntime_backend import OnnxRuntimeBackend
 
-    backend = OnnxRuntimeBackend(shared)
+    backend = OnnxRuntimeBackend(vit_t_bundle)
     size = backend.image_size
     good = np.zeros((1, 3, size, size), np.float32)
     assert np.isfinite(backend.encode(good)).all()

@@ -311,15 +311,14 @@ def _gpu_reason() -> str | None:
 @pytest.mark.skipif(_gpu_reason() is not None, reason=str(_gpu_reason()))
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_engines_match_the_golden_reference(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, precision: str
+    vit_t_bundle: Path, tmp_path: Path, precision: str
 ) -> None:
     pytest.importorskip("torch")
-    from bundle_fixtures import small_bundle
 
     from edgesam.runtimes.golden import check_golden
     from edgesam.runtimes.tensorrt_backend import GOLDEN_MASK_IOU, TensorRTBackend
 
-    bundle = small_bundle(tmp_path_factory)
+    bundle = vit_t_bundle
     if precision == "fp16":
         from edgesam.quantization.fp16 import fp16_bundle
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from edgesam.bundle import METADATA_FILE
+
 __all__ = ["ModelSource", "default_work_dir", "file_sizes_mb", "gate_options", "int8_bundle", "prepare_source",
            "quantized_ops"]
 
@@ -30,7 +32,7 @@ def _cached(folder: Path, log: Log, what: str) -> Any:
     """The bundle in `folder` when it is there and loads, else None (saying why it is not reused)."""
     from edgesam.export import BundleError, load_bundle
 
-    if not (folder / "edgesam.json").is_file():
+    if not (folder / METADATA_FILE).is_file():
         return None
     try:
         return load_bundle(folder)
@@ -92,7 +94,7 @@ def _random_checkpoint(arch: str, image_size: int | None, work_dir: Path, log: L
 
 def _resolve_checkpoint(text: str) -> tuple[Path, str]:
     """File path and short name of ``--checkpoint`` (a file or a zoo / embedded name)."""
-    from edgesam.zoo import list_models, resolve
+    from edgesam.bundle.catalogue import list_models, resolve
 
     path = Path(text)
     if path.is_file():
@@ -106,8 +108,8 @@ def _resolve_checkpoint(text: str) -> tuple[Path, str]:
 def _export_cached(checkpoint: Path, name: str, work_dir: Path, log: Log) -> tuple[Path, str, int]:
     """The fp32 bundle of `checkpoint` under `work_dir`, exported on first use."""
     from edgesam.export import export_bundle, load_bundle
-    from edgesam.export.bundle import sha256_file
-    from edgesam.export.io_spec import DECODER_GRAPH
+    from edgesam.bundle import sha256_file
+    from edgesam.bundle.io_spec import DECODER_GRAPH
 
     folder = work_dir / f"{name}-{sha256_file(checkpoint)[:12]}" / "fp32"
     bundle = _cached(folder, log, "bundle")
@@ -173,7 +175,7 @@ def gate_options(source: ModelSource) -> dict[str, Any]:
 
 
 def _metadata_key(bundle: Path) -> str:
-    return hashlib.sha256((bundle / "edgesam.json").read_bytes()).hexdigest()[:8]
+    return hashlib.sha256((bundle / METADATA_FILE).read_bytes()).hexdigest()[:8]
 
 
 def int8_bundle(source: Path, backend: str, *, work_dir: str | os.PathLike[str] | None = None,
@@ -214,7 +216,7 @@ def quantized_ops(bundle: Path) -> dict[str, float]:
     record (quantized nodes / FakeQuantize ops, and quantizable ops kept in float by the
     recipe or by the accuracy search), or ``{}`` for an unquantized bundle.
     """
-    meta = json.loads((bundle / "edgesam.json").read_text(encoding="utf-8"))
+    meta = json.loads((bundle / METADATA_FILE).read_text(encoding="utf-8"))
     graph = ((meta.get("quantization") or {}).get("graphs") or {}).get("encoder") or {}
     int8 = graph.get("quantized_nodes", graph.get("fake_quantize_ops"))
     kept = graph.get("float_nodes")
@@ -232,7 +234,7 @@ def file_sizes_mb(bundle: Path) -> dict[str, float]:
 
     Returns ``{"encoder_mb", "decoder_mb", "model_mb"}`` (``model_mb`` = their sum).
     """
-    meta = json.loads((bundle / "edgesam.json").read_text(encoding="utf-8"))
+    meta = json.loads((bundle / METADATA_FILE).read_text(encoding="utf-8"))
     files: dict[str, str] = meta.get("files", {})
     models: dict[str, str] = meta.get("models", {})
     out: dict[str, float] = {}

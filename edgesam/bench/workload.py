@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgesam.distillation.synthetic import SceneConfig, generate_scene
-from edgesam.fidelity import click_inside
+from edgesam.scenes import SceneConfig, generate_scene
+from edgesam.prompt_geometry import click_inside
 
 __all__ = ["Prompts", "Workload", "make_workload", "object_prompts", "scene_config", "visible_point"]
 

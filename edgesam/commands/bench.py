@@ -107,8 +107,8 @@ def run_report(args: argparse.Namespace) -> int:
 def resolve_source(args: argparse.Namespace, *, log: Any = print) -> Any:
     """`ModelSource` for MODEL or ``--arch`` (default: the embedded edgesam-demo model)."""
     from edgesam.bench.sources import prepare_source
+    from edgesam.bundle.catalogue import embedded_models
     from edgesam.loading import resolve_model
-    from edgesam.zoo import embedded_models
 
     if args.model is not None and args.arch is not None:
         raise ValueError("give MODEL or --arch, not both")

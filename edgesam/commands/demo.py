@@ -60,7 +60,7 @@ def sample_scene(image_size: int) -> tuple[np.ndarray, np.ndarray]:
     The click is the interior point farthest from the border of the largest visible object.
     """
     from edgesam.bench.workload import scene_config, visible_point
-    from edgesam.distillation.synthetic import generate_scene
+    from edgesam.scenes import generate_scene
 
     height = max(384, int(image_size) * 3 // 4)
     scene = generate_scene(_SAMPLE_SEED, scene_config(height, height * 4 // 3))

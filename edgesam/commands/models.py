@@ -14,7 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgesam.zoo import ZOO, cache_dir, embedded_models
+    from edgesam.bundle.catalogue import ZOO, cache_dir, embedded_models
 
     lines, models = [], []
     for name, path in embedded_models().items():

@@ -9,7 +9,7 @@ from .grammar import Output, add_json, add_model, add_out, add_quiet
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from edgesam.quantization.recipes import BACKENDS, DEFAULT_RECIPES, RECIPES, SEARCH_RECIPES
+    from edgesam.quantization.recipes import DEFAULT_RECIPES, QUANT_BACKENDS, RECIPES, SEARCH_RECIPES
 
     names = ", ".join(f"{n} ({r.backend})" for n, r in RECIPES.items())
     searched = "; ".join(f"{b}: {', '.join(n)}" for b, n in SEARCH_RECIPES.items())
@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model(p, required=True, note="fp32 bundle folder (from `edgesam export`)", backend=False,
               runtime_options=False, legacy=())
-    p.add_argument("--backend", required=True, choices=BACKENDS, help="runtime the INT8 bundle is for")
+    p.add_argument("--backend", required=True, choices=QUANT_BACKENDS, help="runtime the INT8 bundle is for")
     add_out(p, required=True, help="INT8 bundle folder to create")
     p.add_argument("--calib", metavar="DIR", help="folder of calibration images (jpg/png, any size): your own "
                    "images are best; default: public-domain photos from scikit-image plus synthetic scenes")  # fmt: skip

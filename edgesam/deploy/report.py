@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 from edgesam.deploy.choose import SPEED_METRIC, CandidateResult
 
-__all__ = ["PLOT_FILE", "REPORT_FILE", "candidate_table", "write_plot", "write_report"]
+__all__ = ["PLOT_FILE", "REPORT_FILE", "candidate_table", "write_deploy_report", "write_plot"]
 
 REPORT_FILE = "deploy-report.md"
 PLOT_FILE = "deploy.png"
@@ -47,7 +47,7 @@ def candidate_table(results: Sequence[CandidateResult], *, markdown: bool = Fals
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1] for row in rows)
 
 
-def write_report(folder: Path, record: Mapping[str, Any], results: Sequence[CandidateResult]) -> Path:
+def write_deploy_report(folder: Path, record: Mapping[str, Any], results: Sequence[CandidateResult]) -> Path:
     """``deploy-report.md``: what was chosen, on what, and every candidate's figures."""
     chosen = next(r for r in results if r.status == "chosen")
     fid = chosen.fidelity or {}

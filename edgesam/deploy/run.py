@@ -24,7 +24,7 @@ from edgesam.bench.timing import pin_torch_threads, restore_torch_threads
 from edgesam.deploy.candidates import CandidateSpec, plan_candidates
 from edgesam.deploy.choose import CandidateResult, choose
 from edgesam.deploy.gate import CachedBackend, gate_candidate, heldout_images
-from edgesam.deploy.report import candidate_table, write_plot, write_report
+from edgesam.deploy.report import candidate_table, write_deploy_report, write_plot
 from edgesam.deploy.timing import FULL_TIMING, QUICK_TIMING, load_average, time_candidate
 from edgesam.fidelity import GATE_MIN_IOU
 
@@ -61,7 +61,7 @@ def _cuda() -> bool | str:
 
 
 def _reference(checkpoint: Path) -> Any:
-    from edgesam.models.checkpoints import load_model
+    from edgesam.hub import load_model
     from edgesam.predictor import SamPredictor
     from edgesam.runtimes.torch_backend import TorchBackend
 
@@ -72,7 +72,7 @@ def _open(spec: CandidateSpec, bundle: Path | None, checkpoint: Path, options: d
     from edgesam.predictor import SamPredictor
 
     if spec.backend == "torch":
-        from edgesam.models.checkpoints import load_model
+        from edgesam.hub import load_model
         from edgesam.runtimes.torch_backend import TorchBackend
 
         device = options.get("device", "cpu")
@@ -166,7 +166,7 @@ class _Runner:
 
 
 def _copy_bundle(src: Path, dst: Path) -> dict[str, Any]:
-    from edgesam.export.bundle import load_bundle
+    from edgesam.bundle.format import load_bundle
 
     bundle = load_bundle(src)
     dst.mkdir(parents=True)
@@ -248,7 +248,7 @@ def deploy(
     """
     from edgesam.bench.device import device_fingerprint, device_id
     from edgesam.bench.sources import prepare_source
-    from edgesam.export.bundle import publish_folder, write_metadata
+    from edgesam.bundle.format import publish_folder, write_metadata
     from edgesam.runtimes.registry import available_backends
 
     if not 0.0 < float(min_mask_iou) <= 1.0:
@@ -326,7 +326,7 @@ def deploy(
             "image_size": source.image_size, "quick": bool(quick),
             "candidates": [r.to_dict() for r in results],
         }  # fmt: skip
-        write_report(final, record, results)
+        write_deploy_report(final, record, results)
         write_plot(final, results, float(min_mask_iou))
         meta["deploy"] = record
         write_metadata(final, meta)

@@ -14,7 +14,7 @@ import numpy as np
 
 from edgesam.bench.cases import model_input
 from edgesam.bench.timing import TimingPlan, TimingStats
-from edgesam.fidelity import click_inside
+from edgesam.prompt_geometry import click_inside
 
 __all__ = ["FULL_TIMING", "QUICK_TIMING", "load_average", "time_candidate"]
 

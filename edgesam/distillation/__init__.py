@@ -5,8 +5,9 @@ teacher's frozen decoder on both embeddings with box / point prompts and refinem
 sampled where student and teacher disagree. See :mod:`edgesam.distillation.pipeline` for a
 walk-through and :mod:`edgesam.distillation.demo` for the synthetic end-to-end proof.
 
-Submodules import torch; this package's ``__init__`` does not, so the torch-free parts
-(the synthetic scene generator, the command-line parsers) work in runtime-only installs.
+Submodules import torch (except ``cli``'s argument parsers); this package's ``__init__`` does
+not. The synthetic scene generator lives in :mod:`edgesam.scenes` (numpy + OpenCV, usable in
+runtime-only installs); ``Scene``, ``SceneConfig`` and ``generate_scene`` are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ _EXPORTS: dict[str, str] = {
     "ImageFolderDataset": "datasets",
     "PromptInTheLoop": "objectives",
     "SA1BDataset": "datasets",
-    "Scene": "synthetic",
+    "Scene": "synthetic",  # edgesam.scenes, through the old module name
     "SceneConfig": "synthetic",
     "SupervisedSam": "objectives",
     "SyntheticSceneDataset": "datasets",

@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from ..models.sam import PIXEL_MEAN, PIXEL_STD
 from ..predictor.transforms import get_preprocess_shape, normalize_and_pad, resize_longest_side
 from ..everything.rle import coco_rle_to_mask, rle_to_mask
-from .synthetic import SceneConfig, generate_scene
+from edgesam.scenes import SceneConfig, generate_scene
 
 __all__ = [
     "IMAGE_EXTENSIONS",

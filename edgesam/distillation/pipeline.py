@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ..models.checkpoints import load_model
+from ..hub import load_model
 from ..models.sam import Sam
 from .datasets import WithTeacherEmbeddings
 from .objectives import EncoderDistillation, PromptInTheLoop, SupervisedSam, copy_decoder

@@ -7,9 +7,10 @@ Coordinates follow the model's convention: ``(x, y)`` pixel coordinates in the p
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
+
+from edgesam.prompt_geometry import click_inside
 
 __all__ = [
     "masks_to_boxes",
@@ -165,14 +166,10 @@ def append_padding_point(coords: torch.Tensor, labels: torch.Tensor) -> tuple[to
 
 
 def mask_center_point(mask: np.ndarray) -> tuple[float, float]:
-    """The mask pixel farthest from the mask boundary, as ``(x, y)`` (deterministic).
+    """The "single centre point" prompt of the evaluation, ``(x, y)``: :func:`edgesam.prompt_geometry.click_inside`.
 
-    Used as the "single centre point" prompt of the evaluation: unlike the centroid it is
-    always inside the mask, also for rings and concave shapes.
+    Unlike the centroid it is always inside the mask, also for rings and concave shapes.
     """
     if mask.ndim != 2 or not mask.any():
         raise ValueError("mask_center_point needs a non-empty 2-D mask")
-    padded = np.pad(mask.astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return float(x), float(y)
+    return click_inside(mask)

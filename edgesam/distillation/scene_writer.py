@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 
 from ..everything.rle import area_from_rle, coco_encode_rle, mask_to_rle
-from .synthetic import SceneConfig, generate_scene
+from edgesam.scenes import SceneConfig, generate_scene
 
 __all__ = ["write_coco_scenes", "write_sa1b_scenes"]
 

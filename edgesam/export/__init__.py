@@ -1,6 +1,6 @@
 """ONNX export and bundles.
 
-:mod:`edgesam.export.bundle` (reading and validating bundles) needs only numpy, so runtimes
+:mod:`edgesam.bundle.format` (reading and validating bundles) needs only numpy, so runtimes
 use it without torch; the exporter itself (:func:`export_bundle`) imports torch on first use.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from edgesam.export.bundle import Bundle, BundleError, BundleIntegrityError, load_bundle
+from edgesam.bundle.format import Bundle, BundleError, BundleIntegrityError, load_bundle
 
 if TYPE_CHECKING:
     from edgesam.export.onnx_export import export_bundle

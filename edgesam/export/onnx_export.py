@@ -21,9 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-import edgesam
-from edgesam.export.bundle import publish_folder, write_metadata
-from edgesam.export.io_spec import (
+from edgesam._version import __version__
+from edgesam.bundle.catalogue import resolve
+from edgesam.bundle.format import GOLDEN_FILE, publish_folder, write_metadata
+from edgesam.bundle.golden import save_golden
+from edgesam.bundle.io_spec import (
     DECODER_GRAPH,
     DECODER_INPUTS,
     DECODER_OUTPUTS,
@@ -137,7 +139,7 @@ def _load(model_or_checkpoint: Sam | str | os.PathLike[str], arch: str | None, i
         return model_or_checkpoint
     from edgesam.models.checkpoints import load_model
 
-    return load_model(model_or_checkpoint, arch, image_size=image_size)
+    return load_model(model_or_checkpoint, arch, image_size=image_size, resolve=resolve)
 
 
 def _save_golden(path: Path, data: VerificationInputs, model: Sam) -> None:
@@ -146,10 +148,10 @@ def _save_golden(path: Path, data: VerificationInputs, model: Sam) -> None:
     with torch.inference_mode():
         embed = model.encode(torch.from_numpy(data.model_input))
         iou, masks = model.decode(embed, *(torch.from_numpy(case[k]) for k in DECODER_INPUTS[1:]))
-    np.savez_compressed(
-        path, image=data.image, model_input=data.model_input, image_embeddings=embed.numpy(),
-        iou_predictions=iou.numpy(), low_res_masks=masks.numpy(), **case,
-    )  # fmt: skip
+    save_golden(path, {
+        "image": data.image, "model_input": data.model_input, "image_embeddings": embed.numpy(),
+        "iou_predictions": iou.numpy(), "low_res_masks": masks.numpy(), **case,
+    })  # fmt: skip
 
 
 def export_bundle(
@@ -170,7 +172,7 @@ def export_bundle(
     Args:
         model_or_checkpoint: a torch :class:`~edgesam.models.sam.Sam`, or a checkpoint file /
             zoo name loaded with :func:`edgesam.load_model`.
-        out_dir: bundle folder to create (see :mod:`edgesam.export.bundle` for the layout).
+        out_dir: bundle folder to create (see :mod:`edgesam.bundle.format` for the layout).
         arch, image_size: passed to ``load_model`` for checkpoints.
         opset: ONNX opset (>= 17: the decoder uses LayerNormalization).
         sam_decoder: also write ``decoder_sam.onnx`` with segment_anything's interface.
@@ -205,7 +207,7 @@ def export_bundle(
         export_onnx(DecoderOnnx(model), dec_args, tmp / "decoder.onnx", input_names=DECODER_INPUTS,
                     output_names=DECODER_OUTPUTS, dynamic_axes=_DECODER_AXES, opset=opset,
                     external_data=external_data)  # fmt: skip
-        models = {"encoder": "encoder.onnx", "decoder": "decoder.onnx", "golden": "golden.npz"}
+        models = {"encoder": "encoder.onnx", "decoder": "decoder.onnx", "golden": GOLDEN_FILE}
         if sam_decoder:
             orig = torch.tensor([model.image_size * 0.75, model.image_size], dtype=torch.float32)
             export_onnx(SamOfficialDecoderOnnx(model, return_single_mask=sam_single_mask), (*dec_args, orig),
@@ -218,13 +220,13 @@ def export_bundle(
             model, tmp / "encoder.onnx", tmp / "decoder.onnx", sam_decoder_path=tmp / models["decoder_sam"]
             if sam_decoder else None, sam_single_mask=sam_single_mask, inputs=data, tolerance=tol,
         )  # fmt: skip
-        _save_golden(tmp / "golden.npz", data, model)
+        _save_golden(tmp / GOLDEN_FILE, data, model)
         write_metadata(tmp, {
             "arch": str(model.arch), "image_size": int(model.image_size),
             "embedding_dim": int(model.prompt_encoder.embed_dim),
             "pixel_mean": [float(v) for v in mean], "pixel_std": [float(v) for v in std],
             "mask_threshold": float(model.mask_threshold), "opset": int(opset), "precision": "fp32",
-            "quantization": None, "edgesam_version": edgesam.__version__, "torch_version": torch.__version__,
+            "quantization": None, "edgesam_version": __version__, "torch_version": torch.__version__,
             "models": models, "decoder_graph": DECODER_GRAPH, "decoder_sam_single_mask": bool(sam_single_mask) if sam_decoder else None,
             "verification": report,
         })  # fmt: skip

@@ -20,10 +20,11 @@ import cv2
 import numpy as np
 import torch
 
-from edgesam.distillation.synthetic import SceneConfig, generate_scene
-from edgesam.export.io_spec import DECODER_INPUTS
+from edgesam.scenes import SceneConfig, generate_scene
+from edgesam.bundle.io_spec import DECODER_INPUTS
 from edgesam.export.wrappers import SamOfficialDecoderOnnx
-from edgesam.fidelity import EXPORT_MASK_IOU, EXPORT_REL_ERROR, click_inside, mask_iou, relative_error
+from edgesam.fidelity import EXPORT_MASK_IOU, EXPORT_REL_ERROR, mask_iou, relative_error
+from edgesam.prompt_geometry import click_inside
 from edgesam.models.sam import Sam
 from edgesam.predictor.transforms import apply_boxes, apply_coords, normalize_and_pad, resize_longest_side
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
 
 from .registry import MODELS, ModelSpec, build_sam, get_spec
 from .sam import Sam
-from ..zoo import resolve
 
 # Keys present in published files but not used by SAM (TinyViT's ImageNet classifier).
 KNOWN_UNUSED_PREFIXES: dict[str, tuple[str, ...]] = {
@@ -154,12 +153,18 @@ def load_model(
     *,
     device: str | torch.device = "cpu",
     image_size: int | None = None,
+    resolve: Callable[[str], os.PathLike[str] | str] | None = None,
 ) -> Sam:
     """Load a SAM-family checkpoint into an eval-mode :class:`~edgesam.models.Sam`.
 
+    This layer reads files only; :func:`edgesam.load_model` (:mod:`edgesam.hub`) also accepts
+    model names, resolving them through the catalogue (:mod:`edgesam.bundle.catalogue`).
+
     Args:
-        path_or_name: a ``.pt``/``.pth``/``.safetensors`` file, or a name from
-            :func:`edgesam.list_models` (downloaded into the cache when online).
+        path_or_name: a ``.pt``/``.pth``/``.safetensors`` file, or a model name when
+            ``resolve`` is given.
+        resolve: turns a model name into a file path (e.g. :func:`edgesam.bundle.catalogue.resolve`);
+            without it a name that is not an existing file is refused.
         arch: expected architecture; detected from the keys and shapes when ``None``.
             A checkpoint of another architecture is refused.
         device: torch device for the model.
@@ -171,7 +176,15 @@ def load_model(
         or any missing / unexpected / mis-shaped key (never loaded non-strictly).
     """
     text = os.fspath(path_or_name)
-    path = Path(text) if (os.path.sep in text or Path(text).suffix or Path(text).exists()) else resolve(text)
+    if os.path.sep in text or Path(text).suffix or Path(text).exists():
+        path = Path(text)
+    elif resolve is not None:
+        path = Path(resolve(text))
+    else:
+        raise FileNotFoundError(
+            f"checkpoint {text!r} is not a file; to load a model by name use edgesam.load_model({text!r}) "
+            f"(it resolves names from the catalogue, see edgesam.list_models())"
+        )
     state, metadata = read_state_dict(path)
     if image_size is None and "image_size" in metadata:
         image_size = int(metadata["image_size"])

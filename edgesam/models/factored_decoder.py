@@ -1,8 +1,9 @@
 """SAM's prompt encoder (dense part) + mask decoder, refactored for many prompts per image.
 
 :class:`FactoredDecoder` computes the same function as ``Sam.decode`` (equal up to float
-rounding) in about half the time per prompt (ONNX Runtime CPU, vit_t at 1024 px: 22.2 -> 11.4
-ms per prompt in batches of 64). SAM's decoder spends almost all of its time on the ``h*w``
+rounding) in less time per prompt; the benchmark suite's decoder cases (``edgesam bench``:
+``decode_point``, ``decode_box``, ``decode_box16``) measure it per backend and the README's
+"The decoder graph" paragraph quotes the figures. SAM's decoder spends almost all of its time on the ``h*w``
 image tokens (4,096 at 1024 px, each ``C = 256`` wide), once per prompt, although only a few
 prompt tokens (``T`` = 5 output tokens + the points, 7 for a click) attend to or are attended
 by them. Four exact rewrites exploit that:

@@ -175,7 +175,9 @@ class SamPredictor:
             ``masks [C, H, W]`` (bool, or float32 logits), ``scores float32 [C]`` and
             ``low_res_logits float32 [C, 4h, 4w]``, with ``C`` = 3 or 1.
 
-        With no prompt at all the decoder sees only the padding point (no box, no clicks).
+        With no prompt at all the decoder sees no point at all (``N = 0``: no padding point
+        either), as the official prompt encoder does; the masks then come from ``mask_input``
+        if given, else from the image embedding alone.
 
         Raises:
             ValueError: a point outside the image (``0 <= x <= W``, ``0 <= y <= H``; the message

@@ -4,7 +4,8 @@ The decoder takes every prompt as labelled points (the formulation of SAM's ONNX
 
 * clicks keep their label (1 foreground, 0 background),
 * a box becomes its two corners labelled 2 (top-left) and 3 (bottom-right),
-* without a box one padding point ``(0, 0)`` labelled -1 is appended,
+* clicks without a box get one padding point ``(0, 0)`` labelled -1,
+* with neither clicks nor a box there are no points at all (``N = 0``),
 
 which is exactly what the official torch predictor feeds its prompt encoder, so results match.
 Coordinates are mapped from the original image to the resized ``S x S`` input frame here.
@@ -213,7 +214,8 @@ def pack_prompts(
             boxes reaching outside it with a warning (the public predictor's behaviour; callers
             that generate their own in-image prompts leave it off).
 
-    With no prompt at all, one query made of the padding point alone is decoded.
+    With no prompt at all (or only ``mask_input``) the decoder gets ``N = 0`` points: no sparse
+    prompt token, as in the official prompt encoder; one query per batch entry is decoded.
 
     Raises:
         TypeError: non-numeric inputs.

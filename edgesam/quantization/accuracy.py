@@ -1,7 +1,7 @@
 """The accuracy gate: a quantized bundle against its fp32 original, end to end.
 
 Both bundles run through :class:`edgesam.predictor.SamPredictor` on held-out images with
-generated point and box prompts (:mod:`edgesam.quantization.prompt_sampling`). Measured:
+generated point and box prompts (:mod:`edgesam.prompt_geometry`). Measured:
 cosine similarity of the image embeddings, IoU of the full-resolution masks (the three
 multimask outputs and the single-mask output of every prompt) and the absolute difference
 of the predicted scores. The gate passes when the mean mask IoU reaches the threshold

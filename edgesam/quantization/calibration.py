@@ -5,7 +5,7 @@ Iterating it yields encoder feeds ``{"image": float32 [1, 3, S, S]}`` made exact
 :meth:`edgesam.predictor.SamPredictor.set_image` makes them (longest side to ``S`` with
 Pillow-equivalent antialiased bilinear resizing, normalisation, zero padding bottom/right).
 :meth:`CalibrationSet.decoder_feeds` gives the decoder's feeds: fp32 embeddings of the
-images plus prompts sampled on them (:mod:`edgesam.quantization.prompt_sampling`), packed
+images plus prompts sampled on them (:mod:`edgesam.prompt_geometry`), packed
 by the predictor's own :func:`edgesam.predictor.prompts.pack_prompts`.
 
 Images come from a folder (any ``jpg``/``png``/``bmp``/``tif``/``webp``, any size, grey,
@@ -25,7 +25,7 @@ import numpy as np
 from edgesam.predictor.images import to_rgb_uint8
 from edgesam.predictor.prompts import pack_prompts
 from edgesam.predictor.transforms import normalize_and_pad, resize_longest_side
-from edgesam.quantization.prompt_sampling import PromptBatch, sample_prompts
+from edgesam.prompt_geometry import PromptBatch, sample_prompts
 
 __all__ = ["IMAGE_SUFFIXES", "CalibrationError", "CalibrationImage", "CalibrationSet", "find_images"]
 

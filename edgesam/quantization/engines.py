@@ -92,8 +92,8 @@ class QuantEngine:
         from edgesam.quantization.ort_graph import quantizable_nodes
 
         model = onnx.load(str(job.workdir / "prepared.onnx"))
-        ops = [t for t in self.recipe.op_types if t != "all"] or ["Conv", "MatMul", "Gemm"]
-        return quantizable_nodes(model, ops, activation_matmuls_too=self.recipe.quantize_activation_matmuls)
+        ops = [t for t in self.recipe.quantization.op_types if t != "all"] or ["Conv", "MatMul", "Gemm"]
+        return quantizable_nodes(model, ops, activation_matmuls_too=self.recipe.quantization.quantize_activation_matmuls)
 
     def rank(self, job: GraphJob, count: int = 2) -> list[tuple[str, float]]:
         """Layers of ``job`` by decreasing sensitivity (on the first ``count`` feeds)."""

@@ -77,7 +77,7 @@ def prepare(src: str | os.PathLike[str], workdir: Path, recipe: QuantRecipe) -> 
     """The graph the quantizer sees, written into ``workdir`` (``prepared.onnx``)."""
     from edgesam.quantization.ort_graph import prepare_model
 
-    return prepare_model(src, workdir / "prepared.onnx", gelu=recipe.fuse_gelu)
+    return prepare_model(src, workdir / "prepared.onnx", gelu=recipe.ort.fuse_gelu)
 
 
 def excluded_nodes(model: Any, recipe: QuantRecipe, extra: Iterable[str] = ()) -> list[str]:
@@ -86,15 +86,15 @@ def excluded_nodes(model: Any, recipe: QuantRecipe, extra: Iterable[str] = ()) -
 
     names = [n.name for n in model.graph.node]
     known = set(names)
-    wanted = [*recipe.exclude_nodes, *extra]
+    wanted = [*recipe.quantization.exclude_nodes, *extra]
     unknown = [n for n in wanted if n not in known]
     if unknown:
         raise ValueError(f"nodes to keep in float not found in the graph: {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
     out = list(dict.fromkeys(wanted))
-    for pattern in recipe.exclude_patterns:
+    for pattern in recipe.quantization.exclude_patterns:
         rx = re.compile(pattern)
         out += [n for n in names if rx.search(n) and n not in out]
-    if not recipe.quantize_activation_matmuls:
+    if not recipe.quantization.quantize_activation_matmuls:
         out += [n for n in activation_matmuls(model) if n not in out]
     out += [n for n in batched_weight_matmuls(model) if n not in out]
     return out
@@ -116,10 +116,10 @@ def calibrate(
         from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
     except ImportError:
         return None
-    options: dict[str, Any] = {"symmetric": recipe.activation_symmetric}
-    if recipe.calibration_method == "percentile":
-        options["percentile"] = recipe.percentile
-    ops = None if "all" in recipe.op_types else list(recipe.op_types)
+    options: dict[str, Any] = {"symmetric": recipe.quantization.activation_symmetric}
+    if recipe.calibration.method == "percentile":
+        options["percentile"] = recipe.calibration.percentile
+    ops = None if "all" in recipe.quantization.op_types else list(recipe.quantization.op_types)
     tmp = cache.parent / "calibration"
     tmp.mkdir(parents=True, exist_ok=True)
     try:
@@ -171,22 +171,22 @@ def quantize_onnx(
     prepared = work / "prepared.onnx"
     if not prepared.is_file():
         prepare(src, work, recipe)
-    cache = calibrate(prepared, feeds, recipe, work / f"ranges-{recipe.calibration_method}.json")
+    cache = calibrate(prepared, feeds, recipe, work / f"ranges-{recipe.calibration.method}.json")
     model = onnx.load(str(prepared))
     exclude = excluded_nodes(model, recipe, keep_float)
-    all_ops = "all" in recipe.op_types
-    candidates = [n.name for n in model.graph.node] if all_ops else quantizable_nodes(model, recipe.op_types,
+    all_ops = "all" in recipe.quantization.op_types
+    candidates = [n.name for n in model.graph.node] if all_ops else quantizable_nodes(model, recipe.quantization.op_types,
                                                                                       activation_matmuls_too=True)  # fmt: skip
-    outputs_of = set(recipe.quantize_outputs_of)
+    outputs_of = set(recipe.quantization.quantize_outputs_of)
     op_types_seen = sorted({n.op_type for n in model.graph.node})
     no_output_q = [] if "all" in outputs_of else [t for t in op_types_seen if t not in outputs_of]
     extra: dict[str, Any] = {
-        "ActivationSymmetric": recipe.activation_symmetric,
-        "WeightSymmetric": recipe.weight_symmetric,
+        "ActivationSymmetric": recipe.quantization.activation_symmetric,
+        "WeightSymmetric": recipe.quantization.weight_symmetric,
         "OpTypesToExcludeOutputQuantization": no_output_q,
-        "QuantizeBias": recipe.quantize_bias,
-        "CalibTensorRangeSymmetric": recipe.activation_symmetric,
-        "CalibPercentile": recipe.percentile,
+        "QuantizeBias": recipe.quantization.quantize_bias,
+        "CalibTensorRangeSymmetric": recipe.quantization.activation_symmetric,
+        "CalibPercentile": recipe.calibration.percentile,
     }
     cache_args: dict[str, Any] = {"calibration_cache_path": str(cache)} if cache else {}
     reader = None if cache else _reader(feeds)
@@ -194,13 +194,13 @@ def quantize_onnx(
         extra["CalibStridedMinMax"] = 1  # one sample per calibration step
     quantize_static(
         str(prepared), str(dst), reader, quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=None if all_ops else list(recipe.op_types), per_channel=recipe.per_channel,
-        activation_type=getattr(QuantType, _TYPES[recipe.activation_type]),
-        weight_type=getattr(QuantType, _TYPES[recipe.weight_type]), nodes_to_exclude=exclude,
+        op_types_to_quantize=None if all_ops else list(recipe.quantization.op_types), per_channel=recipe.quantization.per_channel,
+        activation_type=getattr(QuantType, _TYPES[recipe.quantization.activation_type]),
+        weight_type=getattr(QuantType, _TYPES[recipe.quantization.weight_type]), nodes_to_exclude=exclude,
         calibrate_method=_calibration_method(recipe), extra_options=extra, **cache_args,
     )  # fmt: skip
     lowered = 0
-    if recipe.lower_matmuls:
+    if recipe.ort.lower_matmuls:
         quantized = onnx.load(str(dst))
         lowered = lower_matmuls(quantized)
         onnx.save(quantized, str(dst))
@@ -218,4 +218,4 @@ def quantize_onnx(
 def _calibration_method(recipe: QuantRecipe) -> Any:
     from onnxruntime.quantization import CalibrationMethod
 
-    return getattr(CalibrationMethod, _METHODS[recipe.calibration_method])
+    return getattr(CalibrationMethod, _METHODS[recipe.calibration.method])

@@ -60,15 +60,15 @@ def quantize_openvino(
     if not feeds:
         raise ValueError("calibration needs at least one sample")
     items = [dict(f) for f in feeds]
-    patterns = ignored_scope_patterns([*recipe.exclude_nodes, *keep_float]) + list(recipe.exclude_patterns)
-    kwargs: dict[str, Any] = {"subset_size": len(items), "fast_bias_correction": recipe.fast_bias_correction}
-    if recipe.preset != "default":
-        kwargs["preset"] = nncf.QuantizationPreset.MIXED if recipe.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
-    if recipe.model_type == "transformer":
+    patterns = ignored_scope_patterns([*recipe.quantization.exclude_nodes, *keep_float]) + list(recipe.quantization.exclude_patterns)
+    kwargs: dict[str, Any] = {"subset_size": len(items), "fast_bias_correction": recipe.nncf.fast_bias_correction}
+    if recipe.nncf.preset != "default":
+        kwargs["preset"] = nncf.QuantizationPreset.MIXED if recipe.nncf.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
+    if recipe.nncf.model_type == "transformer":
         kwargs["model_type"] = nncf.ModelType.TRANSFORMER
-        if recipe.smooth_quant_alpha is not None:
+        if recipe.nncf.smooth_quant_alpha is not None:
             kwargs["advanced_parameters"] = nncf.AdvancedQuantizationParameters(
-                smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=float(recipe.smooth_quant_alpha))
+                smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=float(recipe.nncf.smooth_quant_alpha))
             )
     if patterns:
         kwargs["ignored_scope"] = nncf.IgnoredScope(patterns=patterns, validate=False)

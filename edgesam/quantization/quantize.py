@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from edgesam.export.bundle import METADATA_FILE, Bundle, BundleError, load_bundle, publish_folder, write_metadata
+from edgesam.bundle.format import METADATA_FILE, Bundle, BundleError, load_bundle, publish_folder, write_metadata
 from edgesam.quantization.accuracy import DEFAULT_MIN_IOU, AccuracyGateError, AccuracyReport, compare_predictors
 from edgesam.quantization.calibration import CalibrationSet
 from edgesam.quantization.engines import GraphJob, QuantEngine, make_engine
@@ -101,7 +101,7 @@ def _source(bundle_dir: str | os.PathLike[str]) -> Bundle:
 
 def _image_sets(bundle: Bundle, calib_dir: Any, recipe: QuantRecipe, seed: int) -> tuple[CalibrationSet, CalibrationSet, dict[str, Any]]:
     pre = dict(image_size=bundle.image_size, pixel_mean=bundle.pixel_mean, pixel_std=bundle.pixel_std)
-    n_cal, n_held = recipe.calibration_images, recipe.heldout_images
+    n_cal, n_held = recipe.calibration.images, recipe.accuracy.heldout_images
     if calib_dir is None:
         from edgesam.quantization.photos import default_image_sets
 
@@ -230,7 +230,7 @@ def quantize_bundle(
         FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
     """
     say = log or (lambda _msg: None)
-    recipes = [r.replace(exclude_patterns=(*r.exclude_patterns, *exclude_patterns)) if exclude_patterns else r
+    recipes = [r.replace(exclude_patterns=(*r.quantization.exclude_patterns, *exclude_patterns)) if exclude_patterns else r
                for r in _recipes(backend, recipe)]  # fmt: skip
     engines = [make_engine(backend, r) for r in recipes]
     source = _source(bundle_dir)
@@ -292,8 +292,8 @@ def _make_run(source: Bundle, engine: QuantEngine, calib: CalibrationSet, stage:
     r = engine.recipe
     work = stage / f"work-{r.name}"
     jobs = [GraphJob("encoder", source.path("encoder"), list(calib), work / "encoder")]
-    if r.quantize_decoder:
-        feeds = calib.decoder_feeds(reference.encode, prompts_per_image=r.prompts_per_image, seed=seed)
+    if r.quantization.quantize_decoder:
+        feeds = calib.decoder_feeds(reference.encode, prompts_per_image=r.calibration.prompts_per_image, seed=seed)
         jobs.append(GraphJob("decoder", source.path("decoder"), feeds, work / "decoder"))
     return _Run(source, engine, jobs, stage, info)
 
@@ -301,7 +301,7 @@ def _make_run(source: Bundle, engine: QuantEngine, calib: CalibrationSet, stage:
 def _gate(run: _Run, folder: Path, precision: str, held: CalibrationSet, reference: Any, min_iou: float, seed: int) -> AccuracyReport:
     candidate, runtime = run.engine.candidate(folder, precision)
     run.info["gate_runtime"] = runtime
-    return compare_predictors(reference, candidate, held, prompts_per_image=run.engine.recipe.prompts_per_image,
+    return compare_predictors(reference, candidate, held, prompts_per_image=run.engine.recipe.accuracy.prompts_per_image,
                               min_mask_iou=min_iou, seed=seed + 1)  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """Shared base of the backends that run an exported bundle (ONNX Runtime, OpenVINO, TensorRT).
 
-It reads and validates the bundle (:func:`edgesam.export.bundle.load_bundle`), exposes the
+It reads and validates the bundle (:func:`edgesam.bundle.format.load_bundle`), exposes the
 model constants the predictor needs, checks/casts the arrays of every call and implements
 ``encode``/``decode`` on top of one method each runtime class provides,
 ``_run(role, feeds) -> {output name: array}``. numpy only.
@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgesam.export.bundle import Bundle, BundleError, load_bundle
-from edgesam.export.io_spec import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
+from edgesam.bundle.format import Bundle, BundleError, load_bundle
+from edgesam.bundle.io_spec import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
 
 __all__ = ["BundleBackend", "NonFiniteOutputError", "check_io_names"]
 
@@ -48,7 +48,7 @@ class BundleBackend:
     """Loads a bundle and validates call arguments; subclasses run the graphs (``_run``).
 
     Attributes:
-        bundle: the validated :class:`~edgesam.export.bundle.Bundle`.
+        bundle: the validated :class:`~edgesam.bundle.format.Bundle`.
         image_size, pixel_mean, pixel_std, mask_threshold: from the bundle metadata.
         embedding_shape: ``(1, 256, S/16, S/16)``.
     """

@@ -7,7 +7,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from edgesam.export.bundle import Bundle
+from edgesam.bundle.format import Bundle
 
 __all__ = ["AUTO", "resolve_cache_dir", "user_cache_root", "writable_dir"]
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from edgesam.export.bundle import Bundle, BundleError, load_bundle
-from edgesam.export.io_spec import DECODER_INPUTS
+from edgesam.bundle.format import Bundle, load_bundle
+from edgesam.bundle.golden import load_golden
+from edgesam.bundle.io_spec import DECODER_INPUTS
 from edgesam.fidelity import FidelityMeter, FidelityReport
 
 __all__ = ["GoldenMismatchError", "GoldenResult", "check_golden", "golden_report", "load_golden"]
@@ -41,14 +42,6 @@ class GoldenResult:
     mask_iou: float
     min_mask_iou: float
     iou_pred_abs_error: float
-
-
-def load_golden(bundle: Bundle) -> dict[str, np.ndarray]:
-    """The arrays of the bundle's ``golden.npz``."""
-    if not bundle.has("golden"):
-        raise BundleError(f"bundle {bundle.root} has no golden file; re-export it with `edgesam export`")
-    with np.load(bundle.path("golden"), allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
 
 
 def golden_report(backend: Any, bundle: Bundle, gold: dict[str, np.ndarray] | None = None) -> FidelityReport:

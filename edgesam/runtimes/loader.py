@@ -11,7 +11,7 @@ import os
 import warnings
 from typing import Any, Mapping
 
-from edgesam.export.bundle import Bundle, load_bundle
+from edgesam.bundle.format import Bundle, load_bundle
 from edgesam.runtimes.base import Backend
 from edgesam.runtimes.registry import get_backend_class
 

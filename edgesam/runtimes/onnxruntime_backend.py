@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgesam.export.bundle import Bundle
+from edgesam.bundle.format import Bundle
 from edgesam.runtimes.base import import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
 from edgesam.runtimes.memory import DECODER_CHUNK, check_memory_mode, trim_heap

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgesam.export.bundle import Bundle
+from edgesam.bundle.format import Bundle
 from edgesam.runtimes.base import import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
 from edgesam.runtimes.cache import AUTO, resolve_cache_dir

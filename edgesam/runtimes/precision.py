@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from edgesam.export.bundle import Bundle
+from edgesam.bundle.format import Bundle
 from edgesam.fidelity import GOLDEN_MASK_IOU
 from edgesam.runtimes.bundle_backend import NonFiniteOutputError
 from edgesam.runtimes.golden import GoldenMismatchError, GoldenResult, check_golden

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesam.export.bundle import Bundle
+from edgesam.bundle.format import Bundle
 from edgesam.runtimes.base import BackendUnavailableError, import_runtime
 from edgesam.runtimes.bundle_backend import BundleBackend, check_io_names
 from edgesam.runtimes.cache import AUTO, resolve_cache_dir

@@ -10,7 +10,7 @@
 
 from edgesam.stream.segmenter import EncodedFrame, StreamSegmenter
 from edgesam.stream.slot import LatestSlot, SlotClosed
-from edgesam.stream.sources import FrameSource, open_source
+from edgesam.stream.frames import FrameSource, open_source
 from edgesam.stream.stats import LatencySummary, StreamStats, StreamSummary
 from edgesam.stream.tracker import Tracker, TrackResult, interior_point, mask_box, translate_logits
 

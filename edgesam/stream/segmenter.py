@@ -29,7 +29,7 @@ import numpy as np
 from edgesam.predictor import SamPredictor
 from edgesam.predictor.images import IMAGE_FORMATS, to_rgb_uint8
 from edgesam.stream.slot import LatestSlot, SlotClosed
-from edgesam.stream.sources import open_source
+from edgesam.stream.frames import open_source
 from edgesam.stream.stats import StreamStats
 
 __all__ = ["EncodedFrame", "StreamSegmenter"]
@@ -168,7 +168,7 @@ class StreamSegmenter:
         """Start the encoder thread and, with ``source``, a thread reading frames from it.
 
         Args:
-            source: anything :func:`~edgesam.stream.sources.open_source` takes (frames array,
+            source: anything :func:`~edgesam.stream.frames.open_source` takes (frames array,
                 ``cv2.VideoCapture``, video path, camera index, iterable). The stream ends
                 after its last frame. Without a source, feed frames with :meth:`submit`.
             pace_fps: submit at most this many frames per second (emulates a live camera when

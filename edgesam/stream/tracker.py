@@ -2,13 +2,13 @@
 
 The first frame is prompted with the user's click and/or box. Every later frame is prompted
 with the last trusted result: the mask's bounding box (moved by the estimated frame-to-frame
-motion and widened by a margin, because the object moves), a click on the mask's most interior
-pixel, and the previous low-resolution logits as ``mask_input`` (moved likewise) when the model
-handles mask prompts. A result is trusted unless its area jumps away from the object's recent
-area (an occluder cut it, or it leaked onto the background); then the next frame is prompted
-from the last trusted result again, moved by the motion over the frames since. When the mask
-vanishes the object is marked lost and re-acquired inside the last trusted box (moved likewise,
-without the stale logits).
+motion and widened by a margin, because the object moves), a click well inside the mask
+(:func:`edgesam.prompt_geometry.click_inside`), and the previous low-resolution logits as
+``mask_input`` (moved likewise) when the model handles mask prompts. A result is trusted
+unless its area jumps away from the object's recent area (an occluder cut it, or it leaked
+onto the background); then the next frame is prompted from the last trusted result again,
+moved by the motion over the frames since. When the mask vanishes the object is marked lost
+and re-acquired inside the last trusted box (moved likewise, without the stale logits).
 """
 
 from __future__ import annotations
@@ -18,31 +18,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgesam.prompt_geometry import click_inside, mask_box
+
 __all__ = ["TrackResult", "Tracker", "interior_point", "mask_box", "translate_logits"]
 
 
-def mask_box(mask: np.ndarray) -> np.ndarray | None:
-    """Inclusive XYXY box ``float32 [4]`` of a ``bool [H, W]`` mask, None when it is empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float32)
-
-
 def interior_point(mask: np.ndarray) -> np.ndarray | None:
-    """``float32 [2]`` (x, y) of the mask pixel farthest from its boundary, None if empty.
+    """``float32 [2]`` (x, y) of :func:`edgesam.prompt_geometry.click_inside`, None if empty.
 
     Unlike the centroid it always lies on the mask (rings, crescents, L shapes).
     """
-    import cv2
-
     if not mask.any():
         return None
-    padded = np.pad(mask.astype(np.uint8), 1)  # the image border counts as boundary
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return np.array([x, y], dtype=np.float32)
+    return np.array(click_inside(mask), dtype=np.float32)
 
 
 def translate_logits(logits: np.ndarray, shift: np.ndarray) -> np.ndarray:
