@@ -21,9 +21,9 @@ class DemoConfig:
     out: str = "runs/demo"
     train_scenes: int = 4000
     val_scenes: int = 150
-    teacher_steps: int = 1800
-    phase1_steps: int = 250
-    phase2_steps: int = 250
+    teacher_steps: int = 3600
+    phase1_steps: int = 400
+    phase2_steps: int = 700
     batch_size: int = 8
     max_prompts: int = 6
     teacher_decode_iters: int = 1
