@@ -23,7 +23,7 @@ class DemoConfig:
     val_scenes: int = 150
     teacher_steps: int = 3600
     phase1_steps: int = 400
-    phase2_steps: int = 700
+    phase2_steps: int = 400
     batch_size: int = 8
     max_prompts: int = 6
     teacher_decode_iters: int = 1
