@@ -93,9 +93,9 @@ def test_png_and_polygon_formats(client, uploaded, reference):
         cv2.fillPoly(filled, [np.asarray(p, np.float64).reshape(-1, 2).round().astype(np.int32)], 1)
     iou = (filled.astype(bool) & want).sum() / (filled.astype(bool) | want).sum()
     assert iou > 0.9
-    # the demo model segments the clicked object (IoU 0.48 with this object; its held-out
-    # single-click mIoU is 0.43, see benchmarks/demo_model_paths.py)
-    assert (want & obj).sum() / (want | obj).sum() > 0.4
+    # the demo model segments the clicked object (IoU 0.69 with this object; its held-out
+    # single-click mIoU is 0.53, see benchmarks/demo_model_paths.py)
+    assert (want & obj).sum() / (want | obj).sum() > 0.6
 
 
 def test_many_boxes_one_call_equal_predict_batch(client, uploaded, reference):
