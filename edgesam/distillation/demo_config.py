@@ -16,7 +16,7 @@ ASSET = Path(__file__).resolve().parent.parent / "assets" / "edgesam-demo.safete
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo run (defaults: about 10 minutes on one idle CPU core, an hour on a loaded one)."""
+    """Sizes of the demo run (defaults: about 40 minutes on one quiet CPU core, an hour on a loaded one)."""
 
     out: str = "runs/demo"
     train_scenes: int = 4000
