@@ -125,3 +125,39 @@ def test_phase2_distils_every_token_and_the_iou_head():
     exact = PromptInTheLoop(student, teacher, max_prompts=3, decode_iters=1, mse_weight=0.0)
     same = exact(batch, torch.Generator().manual_seed(0))
     assert same["iou0"].item() < 1e-10 and same["dice0"].item() < losses["dice0"].item()
+
+
+def _stability_after_overfitting(full_res_loss: bool, steps: int = 40) -> float:
+    """Mean stability score (IoU of the masks at logit +1 and -1, as ``everything`` measures it) of
+    a tiny teacher's box masks after ``steps`` steps on one batch."""
+    import torch.nn.functional as F
+
+    from edgesam.distillation.objectives import decode_many
+    from edgesam.distillation.prompts import box_prompts, masks_to_boxes
+    from edgesam.everything import calculate_stability_score
+
+    teacher, _ = _tiny_models()
+    batch = _batch()
+    objective = SupervisedSam(teacher, max_prompts=3, decode_iters=1, full_res_loss=full_res_loss)
+    opt = torch.optim.AdamW(teacher.parameters(), lr=3e-3)
+    for step in range(steps):
+        opt.zero_grad()
+        sum(objective(batch, torch.Generator().manual_seed(step)).values()).backward()
+        opt.step()
+    with torch.no_grad():
+        s = teacher.image_size
+        emb = teacher.image_encoder(batch["image"])
+        masks = torch.cat(list(batch["masks"]))
+        index = torch.cat([torch.full((len(m),), i) for i, m in enumerate(batch["masks"])])
+        coords, labels = box_prompts(masks_to_boxes(masks), jitter=0.0, bounds=(s, s))
+        logits, _ = decode_many(teacher, emb[index], coords, labels)
+        up = F.interpolate(logits[:, :1], (s, s), mode="bilinear", align_corners=False)[:, 0]
+    return float(calculate_stability_score(up.numpy(), 0.0, 1.0).mean())
+
+
+def test_full_resolution_loss_gives_sharper_masks_than_soft_low_res_targets():
+    """Soft low-res targets calibrate boundary logits to cell coverage (blurred on purpose, so
+    stability stays low); the exact full-resolution masks do not."""
+    torch.set_num_threads(1)
+    sharp, soft = _stability_after_overfitting(True), _stability_after_overfitting(False)
+    assert sharp > soft + 0.05, (sharp, soft)

@@ -71,7 +71,11 @@ def test_strips_give_the_same_masks_as_the_whole_rectangle() -> None:
     strips = SamAutomaticMaskGenerator(pred, **kwargs)
     strips.low_memory_pixels, strips.strip_pixels = 0, 12000  # every crop, several strips per mask
     streamed = strips.generate(image)
-    assert len(whole) >= 3 and streamed == whole
+    # filters off: empty masks are returned too, with a NaN stability score (0 / 0) that never equals itself
+    def same(records):
+        return [{k: ("nan" if k == "stability_score" and v != v else v) for k, v in r.items()} for r in records]
+
+    assert len(whole) >= 3 and same(streamed) == same(whole)
     assert all(isinstance(r["segmentation"]["counts"], list) for r in streamed)
 
 

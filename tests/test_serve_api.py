@@ -93,9 +93,9 @@ def test_png_and_polygon_formats(client, uploaded, reference):
         cv2.fillPoly(filled, [np.asarray(p, np.float64).reshape(-1, 2).round().astype(np.int32)], 1)
     iou = (filled.astype(bool) & want).sum() / (filled.astype(bool) | want).sum()
     assert iou > 0.9
-    # the demo model segments the clicked object (IoU 0.48 with this object; its held-out
-    # single-click mIoU is 0.43, see benchmarks/demo_model_paths.py)
-    assert (want & obj).sum() / (want | obj).sum() > 0.4
+    # the demo model segments the clicked object (IoU 0.69 with this object; its held-out
+    # single-mask click mIoU is 0.48, see benchmarks/demo_model_paths.py)
+    assert (want & obj).sum() / (want | obj).sum() > 0.6
 
 
 def test_many_boxes_one_call_equal_predict_batch(client, uploaded, reference):
@@ -137,6 +137,8 @@ def test_everything_equals_generator(client, uploaded):
     assert r.json()["count"] == len(got) == len(want) > 0
     assert [g["segmentation"] for g in got] == [w["segmentation"] for w in want]
     assert [g["bbox"] for g in got] == [list(map(int, w["bbox"])) for w in want]
+    # with the filters off, empty masks come back too: their stability (0 / 0, NaN) is null
+    assert [g["stability_score"] is None for g in got] == [bool(np.isnan(w["stability_score"])) for w in want]
 
 
 def test_embedding_npy(client, uploaded, reference):

@@ -128,8 +128,8 @@ def test_click_box_undo_everything_in_chromium(server, browser, tmp_path):
     assert request["labels"] == [1] and np.allclose(request["points"][0], (x, y), atol=1.5)
     first = _overlay_mask(browser)
     assert np.array_equal(first, _api_mask(server, image_id, request))
-    # the demo model's click on this object: IoU 0.48 (held-out single-click mIoU 0.43)
-    assert (first & obj).sum() / (first | obj).sum() > 0.4, "the overlay is not the clicked object"
+    # the demo model's click on this object: IoU 0.69 (held-out single-mask click mIoU 0.48)
+    assert (first & obj).sum() / (first | obj).sum() > 0.6, "the overlay is not the clicked object"
     timings = browser.execute_script("return window.edgesam.timings")
     print(f"\nbrowser click-to-mask {timings['click_to_mask_ms']:.1f} ms, server decode {timings['decode_ms']:.1f} ms, "
           f"server total {timings['server_ms']:.1f} ms")

@@ -121,6 +121,10 @@ class PromptInTheLoop(_PromptLoopBase):
     whose multimask outputs were never trained). With ``iou_weight > 0`` the student's IoU
     predictions (the frozen head on the student's embedding) also regress the teacher's, for
     every token, so the student ranks its multimask outputs as the teacher does.
+
+    With ``full_res_loss`` (the default) both decoders' logits are upsampled bilinearly to the
+    ``S x S`` input frame (as the predictor does) and the student matches the teacher's binarised
+    upsampled mask there, which keeps the teacher's sub-cell boundaries and sharp logits.
     """
 
     def __init__(
@@ -136,6 +140,7 @@ class PromptInTheLoop(_PromptLoopBase):
         mse_weight: float = 1.0,
         mask_tokens: tuple[int, ...] | None = None,
         iou_weight: float = 1.0,
+        full_res_loss: bool = True,
     ):
         super().__init__(max_prompts=max_prompts, decode_iters=decode_iters, box_jitter=box_jitter,
                          bce_weight=bce_weight, dice_weight=dice_weight)
@@ -146,6 +151,7 @@ class PromptInTheLoop(_PromptLoopBase):
         self.mse_weight = mse_weight
         self.mask_tokens = None if mask_tokens is None else list(mask_tokens)
         self.iou_weight = iou_weight
+        self.full_res_loss = full_res_loss
 
     @property
     def teacher(self) -> Sam:
@@ -198,10 +204,16 @@ class PromptInTheLoop(_PromptLoopBase):
                 logits_t, iou_t = decode_many(self.teacher, emb_t[index], c, l)
             if valid is None:
                 valid = _low_res_valid(sizes, index, s, tuple(logits_s.shape[-2:]))
-            target = (logits_t > self.student.mask_threshold).float()
-            ls, target = (logits_s, target) if self.mask_tokens is None else (
-                logits_s[:, self.mask_tokens], target[:, self.mask_tokens])
-            for k, v in decoder_loss(ls, target, valid, bce_weight=self.bce_weight / self.decode_iters,
+                loss_valid = _low_res_valid(sizes, index, s, (s, s)) if self.full_res_loss else valid
+            if self.full_res_loss:
+                ls = F.interpolate(logits_s, (s, s), mode="bilinear", align_corners=False)
+                target = (F.interpolate(logits_t, (s, s), mode="bilinear", align_corners=False)
+                          > self.student.mask_threshold).float()
+            else:
+                ls, target = logits_s, (logits_t > self.student.mask_threshold).float()
+            ls, target = (ls, target) if self.mask_tokens is None else (
+                ls[:, self.mask_tokens], target[:, self.mask_tokens])
+            for k, v in decoder_loss(ls, target, loss_valid, bce_weight=self.bce_weight / self.decode_iters,
                                      dice_weight=self.dice_weight / self.decode_iters).items():
                 losses[f"{k}{it}"] = v
             if self.iou_weight > 0:
@@ -247,16 +259,24 @@ class SupervisedSam(_PromptLoopBase):
     train token 0. ``single_weight_ambiguous`` (default 1) also trains token 0 on single points,
     so ``multimask_output=False`` stays a usable single-point path. The IoU head regresses every
     token's actual IoU with the ground truth, measured on the upsampled binarised mask.
+
+    With ``full_res_loss`` (the default) the mask losses compare the low-res logits, upsampled
+    bilinearly to the ``S x S`` input frame as the predictor upsamples them, with the exact
+    0/1 ground truth. The older alternative (``full_res_loss=False``) compares the low-res logits
+    with soft targets (cell coverage); BCE then calibrates the logits to the coverage fraction,
+    which makes every boundary blurred on purpose: the masks' stability score (IoU of the masks
+    at logit +1 and -1) stays near 0.8, below the 0.95 that ``everything`` asks for by default.
     """
 
     def __init__(self, model: Sam, *, max_prompts: int = 8, decode_iters: int = 2, box_jitter: float = 0.05,
                  bce_weight: float = 5.0, dice_weight: float = 5.0, iou_weight: float = 1.0,
-                 single_weight_ambiguous: float = 1.0):
+                 single_weight_ambiguous: float = 1.0, full_res_loss: bool = True):
         super().__init__(max_prompts=max_prompts, decode_iters=decode_iters, box_jitter=box_jitter,
                          bce_weight=bce_weight, dice_weight=dice_weight)
         self.model = model
         self.iou_weight = iou_weight
         self.single_weight_ambiguous = single_weight_ambiguous
+        self.full_res_loss = full_res_loss
 
     def forward(self, batch: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
         s = self.model.image_size
@@ -279,9 +299,14 @@ class SupervisedSam(_PromptLoopBase):
                 target = F.adaptive_avg_pool2d(masks[:, None].float(), hw)
                 valid = _low_res_valid(sizes, index, s, hw)
             ambiguous = torch.full((len(index),), not use_box and it == 0, dtype=torch.bool, device=emb.device)
+            if self.full_res_loss:
+                loss_logits = F.interpolate(logits, (s, s), mode="bilinear", align_corners=False)
+                loss_target, loss_valid = masks[:, None].float(), full_valid[:, None].float()
+            else:
+                loss_logits, loss_target, loss_valid = logits, target, valid
             parts = multimask_losses(
-                logits, iou, target, token_ious(logits, masks, full_valid, self.model.mask_threshold), ambiguous,
-                valid, bce_weight=self.bce_weight / self.decode_iters, dice_weight=self.dice_weight / self.decode_iters,
+                loss_logits, iou, loss_target, token_ious(logits, masks, full_valid, self.model.mask_threshold),
+                ambiguous, loss_valid, bce_weight=self.bce_weight / self.decode_iters, dice_weight=self.dice_weight / self.decode_iters,
                 iou_weight=self.iou_weight / self.decode_iters, single_weight_ambiguous=self.single_weight_ambiguous)
             for k, v in parts.items():
                 losses[f"{k}{it}"] = v

@@ -53,7 +53,10 @@ def _entry(engine: Engine, image_id: str) -> CachedImage:
 
 
 def _plain(value: Any) -> Any:
-    """Numpy values inside records -> JSON types."""
+    """Numpy values inside records -> JSON types; NaN / inf -> None (JSON has no such numbers: an
+    empty mask's stability score is 0 / 0, NaN as in SAM, when the filters are off)."""
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
