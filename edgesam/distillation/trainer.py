@@ -133,8 +133,8 @@ class Trainer:
         self.out = Path(config.out_dir)
         self.last = self.out / "checkpoints" / "last.pt"
         self.step_count = 0
-        self.skipped_images = 0
-        self.skipped_annotations = 0
+        self.skipped_images = 0  # draws of unreadable items (summed over ranks)
+        self.skipped_by_path: dict[str, int] = {}  # annotations that could not be decoded, once per image
         self._stop = False
 
     # -- setup -----------------------------------------------------------------------------
@@ -206,18 +206,27 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         self.skipped_images = int(state.get("skipped_images", 0))
-        self.skipped_annotations = int(state.get("skipped_annotations", 0))
+        self.skipped_by_path = dict(state.get("skipped_by_path", {}))
         return int(state["step"])
 
     def save(self, step: int) -> None:
-        """Write ``last.pt`` atomically (rank 0 only)."""
+        """Write ``last.pt`` atomically (rank 0 writes; every rank must call it)."""
+        skipped = self._all_skipped()
         if self.is_main:
             atomic_save({
                 "model": self.trained.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": rng_state(),
                 "step": step, "config": asdict(self.config),
-                "skipped_images": self.skipped_images, "skipped_annotations": self.skipped_annotations,
+                "skipped_images": self.skipped_images, "skipped_by_path": skipped,
             }, self.last)
+
+    def _all_skipped(self) -> dict[str, int]:
+        """``skipped_by_path`` united over ranks (collective: every rank calls it)."""
+        if self.world == 1:
+            return dict(self.skipped_by_path)
+        parts: list[Any] = [None] * self.world
+        dist.all_gather_object(parts, self.skipped_by_path)
+        return {k: v for part in parts for k, v in part.items()}
 
     # -- one step --------------------------------------------------------------------------
     def _reduce(self, values: list[float]) -> list[float]:
@@ -230,11 +239,10 @@ class Trainer:
 
     def step(self, batch: dict, step: int) -> dict[str, float] | None:
         """One optimisation step on ``batch``; losses averaged over ranks (None: nothing readable)."""
-        skipped = [float(batch["skipped_images"]), float(batch["skipped_annotations"])]
+        self.skipped_by_path.update(batch.get("skipped_by_path", {}))
         if "image" not in batch:  # every image of this batch was unreadable
             self.scheduler.step()
-            self.skipped_images += int(skipped[0])
-            self.skipped_annotations += int(skipped[1])
+            self.skipped_images += int(batch["skipped_images"])
             return None
         batch = _to_device(batch, self.device)
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.rank * 7919 + step)
@@ -251,12 +259,11 @@ class Trainer:
         self.scheduler.step()
         names = list(losses)
         reduced = self._reduce([float(total.detach()), *(float(losses[k].detach()) for k in names),
-                                *skipped, float(self._stop)])
+                                float(batch["skipped_images"]), float(self._stop)])
         world = float(self.world)
         if reduced[-1] > 0:
             self._stop = True  # a stop asked on any rank stops every rank after this step
-        self.skipped_images += int(reduced[-3])
-        self.skipped_annotations += int(reduced[-2])
+        self.skipped_images += int(reduced[-2])
         out = {"loss": reduced[0] / world, **{k: v / world for k, v in zip(names, reduced[1:])}}
         out["grad_norm"] = float(grad_norm)
         return out
@@ -308,7 +315,7 @@ class Trainer:
                         if self.is_main and (step % cfg.log_every == 0 or step == cfg.steps):
                             log.row({"step": step, "lr": self.optimizer.param_groups[0]["lr"], **losses,
                                      "seconds": round(time.time() - t0, 2), "skipped_images": self.skipped_images,
-                                     "skipped_annotations": self.skipped_annotations})
+                                     "skipped_annotations": sum(self.skipped_by_path.values())})
                     log.tick(loss)
                     if self.on_step is not None:
                         self.on_step(step)
@@ -322,7 +329,8 @@ class Trainer:
                         break
         finally:
             log.close()
+        skipped = self._all_skipped()
         if self.world > 1:
             dist.barrier()
         return TrainResult(steps=step, final_loss=loss, seconds=time.time() - t0, checkpoint=self.last,
-                           skipped_images=self.skipped_images, skipped_annotations=self.skipped_annotations)
+                           skipped_images=self.skipped_images, skipped_annotations=sum(skipped.values()))
