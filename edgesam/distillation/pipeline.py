@@ -174,11 +174,13 @@ def save_sam(model: Sam, path: str | os.PathLike[str], *, half: bool = False) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        save_file(state, str(path), metadata={"arch": model.arch, "image_size": str(model.image_size),
-                                              "format": "pt"})
+        save_file(state, str(tmp), metadata={"arch": model.arch, "image_size": str(model.image_size),
+                                             "format": "pt"})
     else:
-        torch.save(state, path)
+        torch.save(state, tmp)
+    os.replace(tmp, path)
     return path

@@ -64,8 +64,9 @@ class TrainResult:
     final_loss: float
     seconds: float
     checkpoint: Path
-    skipped_images: int
-    skipped_annotations: int
+    skipped_images: int  # draws of unreadable items
+    skipped_annotations: int  # undecodable annotations, counted once per image drawn
+    skipped_by_path: dict[str, int] = field(default_factory=dict)
 
 
 def dist_info() -> tuple[int, int, int]:

@@ -333,4 +333,5 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
         return TrainResult(steps=step, final_loss=loss, seconds=time.time() - t0, checkpoint=self.last,
-                           skipped_images=self.skipped_images, skipped_annotations=sum(skipped.values()))
+                           skipped_images=self.skipped_images, skipped_annotations=sum(skipped.values()),
+                           skipped_by_path=skipped)
