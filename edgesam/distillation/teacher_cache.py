@@ -145,6 +145,7 @@ class TeacherCache:
         self._merged: set[str] = set()
         self._maps: dict[str, np.ndarray] = {}
         self._keys: dict[int, tuple[object, list[str | None]]] = {}
+        self._seq: int | None = None
         self.refresh()
 
     # -- reading the folder ----------------------------------------------------------------
@@ -256,9 +257,12 @@ class TeacherCache:
         return scale.tobytes() + q.tobytes(), h, w
 
     def _next_shard(self) -> int:
-        seqs = [int(m.group(2)) for p in self.dir.glob(f"r{self.rank:03d}-*.*")
-                if (m := re.match(r"^r(\d+)-(\d+)\.", p.name))]
-        return max(seqs, default=-1) + 1
+        if self._seq is None:  # scanned once per build, then counted
+            seqs = [int(m.group(2)) for p in self.dir.glob(f"r{self.rank:03d}-*.*")
+                    if (m := re.match(r"^r(\d+)-(\d+)\.", p.name))]
+            self._seq = max(seqs, default=-1) + 1
+        self._seq += 1
+        return self._seq - 1
 
     def _write_shard(self, rows: list[tuple[str, np.ndarray, int, int]]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -314,6 +318,7 @@ class TeacherCache:
             progress: called with the number of items handled so far.
         """
         stats = CacheBuildStats(batch_size=batch_size)
+        self._seq = None
         pending: list[tuple[str, torch.Tensor, int, int]] = []
         rows: list[tuple[str, np.ndarray, int, int]] = []
         failed: dict[str, str] = {}
