@@ -229,3 +229,23 @@ def test_cli_skipped_annotations_counted(cli_setup, capsys):
     ann.write_text(json.dumps(coco))
     rc, out, _ = _run(base + ["--coco", str(tmp / "coco" / "images"), str(ann), "--out", str(tmp / "s")], capsys)
     assert rc == 0 and json.loads(out)["skipped_annotations"] == 1
+
+
+def test_reduced_precision_teacher_is_checked_against_fp32(tmp_path, monkeypatch):
+    from edgesam.distillation import teacher_encode
+
+    data = SyntheticSceneDataset(3, image_size=64, config=SCENES)
+    teacher = seeded_teacher()
+    ref, _ = cache_embeddings(teacher, data, tmp_path / "fp32", device="cpu")
+    cache, stats = cache_embeddings(teacher, data, tmp_path / "auto", device="cpu", precision="auto")
+    check = stats.teacher_precision
+    assert check["used"] == "bf16" and check["accepted"] and check["min_cosine"] >= 0.999
+    for key in dataset_keys(data)[1:]:  # images after the checked first batch ran in bf16
+        a, b = ref.get(key)[0].astype(np.float32).ravel(), cache.get(key)[0].astype(np.float32).ravel()
+        assert 0.999 <= a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) and not np.array_equal(a, b)
+
+    monkeypatch.setitem(teacher_encode.TOLERANCE, "min_cosine", 1.01)  # a check nothing passes
+    _, stats = cache_embeddings(teacher, data, tmp_path / "strict", device="cpu", precision="auto")
+    assert stats.teacher_precision["used"] == "fp32" and stats.teacher_precision["accepted"] is False
+    with pytest.raises(ValueError, match="too far from fp32"):
+        cache_embeddings(teacher, data, tmp_path / "bf16", device="cpu", precision="bf16")

@@ -67,9 +67,9 @@ def add_distill_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--cache-format", choices=("fp16", "int8"), default="fp16",
                    help="stored embedding precision (int8: per-channel scale, half the bytes)")
     p.add_argument("--shard-size", type=int, default=16, help="embeddings per cache shard (default 16)")
-    p.add_argument("--teacher-precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32",
-                   help="teacher autocast while caching, checked against fp32 on the first batch "
-                        "(auto: bf16 on CPU / fp16 on CUDA when within tolerance, else fp32)")
+    p.add_argument("--teacher-precision", choices=("fp32", "bf16", "fp16", "auto"), default="auto",
+                   help="teacher autocast while caching, checked against fp32 on the first batch (default "
+                        "auto: bf16 on CPU / fp16 on CUDA when within tolerance, else fp32)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     add_demo_arguments(p)
     p.set_defaults(func=run_distill, out=None)  # --out is required, except for --demo

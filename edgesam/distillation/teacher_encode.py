@@ -34,7 +34,7 @@ class PrecisionReport:
     """The precision the teacher ran at and, for a reduced one, how far it was from fp32."""
 
     requested: str
-    used: str
+    used: str | None  # None while no batch has run (e.g. every image was cached already)
     min_cosine: float | None = None
     max_rel_error: float | None = None
     accepted: bool | None = None
@@ -67,7 +67,8 @@ class TeacherEncoder:
         self.requested = precision
         candidate = precision if precision != "auto" else ("fp16" if device.type == "cuda" else "bf16")
         self.dtype = _DTYPES.get(candidate)
-        self.report = PrecisionReport(requested=precision, used="fp32" if self.dtype is None else candidate)
+        self.report = PrecisionReport(requested=precision, used=None)
+        self._candidate = "fp32" if self.dtype is None else candidate
         self._checked = self.dtype is None
 
     def _run(self, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
@@ -77,6 +78,8 @@ class TeacherEncoder:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = images.to(self.device, non_blocking=True)
+        if self.report.used is None:
+            self.report.used = self._candidate
         if not self._checked:
             ref = self._run(x, None)
             low = self._run(x, self.dtype)
