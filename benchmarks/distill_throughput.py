@@ -131,8 +131,9 @@ def measure_student(arch: str, steps: int, batch: int, max_prompts: int) -> list
 def projection(rows: list[dict], images: int, gpus: int) -> dict:
     out: dict = {"images": images, "gpus": gpus}
     for r in rows:
-        if r["kind"] == "teacher" and r["check"]["used"] == "fp32":
-            out[f"{r['arch']}_cpu_hours_one_process"] = round(images * r["seconds_per_image"] / 3600, 1)
+        if r["kind"] == "teacher":
+            out[f"{r['arch']}_{r['check']['used']}_cpu_days_one_process"] = round(
+                images * r["seconds_per_image"] / 86400, 1)
             out[f"{r['arch']}_gpu_hours_on_{gpus}"] = "unmeasured (no GPU in this session)"
         if r["kind"] == "teacher":
             out["bytes_per_image_fp16_valid"] = r["bytes_per_image"]
