@@ -158,6 +158,7 @@ def run_distill(args: argparse.Namespace) -> int:
         return 130
     if rank == 0:
         _report_failed(stats.failed_files, len(dataset))
+    teacher.image_encoder = torch.nn.Identity()  # cached: training needs only its prompt encoder and decoder
     usable = sum(1 for k in cache.keys_of(dataset) or [] if k is not None and k in cache)
     if usable < args.batch_size:
         raise ValueError(f"only {usable} of {len(dataset)} images could be read, fewer than one batch of "
