@@ -8,7 +8,8 @@
 * student: ``train_loop`` steps at 1024 px, batch ``--batch-size``, phase 1 (encoder MSE) and
   phase 2 (prompt-in-the-loop, teacher masks, ``--max-prompts``), first step excluded.
 * projection: EdgeSAM's recipe (1% of SA-1B, ``--project-images`` images): teacher hours on this
-  CPU and on ``--gpus`` GPUs (only from a measured GPU rate, else "unmeasured"), cache disk per format.
+  CPU and on ``--gpus`` GPUs (only from a rate measured with ``--device cuda``, else "unmeasured"),
+  cache disk per format.
 
 Each measurement runs in its own process (so peak RSS is its own). Results go to stdout and,
 with ``--jsonl``, are appended to that file. The machine is shared: record the load.
@@ -51,7 +52,7 @@ def _peak_rss_gb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2, 2)
 
 
-def measure_teacher(arch: str, precision: str, images: int) -> dict:
+def measure_teacher(arch: str, precision: str, images: int, device: str = "cpu") -> dict:
     import torch
 
     from edgesam.distillation.datasets import preprocess_image
@@ -61,7 +62,7 @@ def measure_teacher(arch: str, precision: str, images: int) -> dict:
 
     torch.manual_seed(0)
     teacher = build_sam(arch)
-    enc = TeacherEncoder(teacher, device=torch.device("cpu"), precision=precision)
+    enc = TeacherEncoder(teacher, device=torch.device(device), precision=precision)
     stamps: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         cache = TeacherCache(tmp, teacher_hash=f"{arch}-seed0", image_size=1024, shard_size=16)
@@ -81,7 +82,7 @@ def measure_teacher(arch: str, precision: str, images: int) -> dict:
                 "bytes_per_image": round(cache.bytes_per_image()), "check": enc.report.as_dict()}
 
 
-def measure_student(arch: str, steps: int, batch: int, max_prompts: int) -> list[dict]:
+def measure_student(arch: str, steps: int, batch: int, max_prompts: int, device: str = "cpu") -> list[dict]:
     import torch
     from torch.utils.data import Dataset
 
@@ -115,7 +116,7 @@ def measure_student(arch: str, steps: int, batch: int, max_prompts: int) -> list
             objective = (EncoderDistillation(student) if phase == "phase1"
                          else PromptInTheLoop(student, decoder_source, max_prompts=max_prompts))
             cfg = TrainConfig(out_dir=f"{tmp}/{phase}", steps=steps + 1, batch_size=batch, lr=1e-4, warmup_steps=1,
-                              log_every=1, checkpoint_every=10_000, progress=False, device="cpu")
+                              log_every=1, checkpoint_every=10_000, progress=False, device=device)
             train_loop(objective, Cached(), cfg, trained=student)
             import csv
 
@@ -134,7 +135,11 @@ def projection(rows: list[dict], images: int, gpus: int) -> dict:
         if r["kind"] == "teacher":
             out[f"{r['arch']}_{r['check']['used']}_cpu_days_one_process"] = round(
                 images * r["seconds_per_image"] / 86400, 1)
-            out[f"{r['arch']}_gpu_hours_on_{gpus}"] = "unmeasured (no GPU in this session)"
+            if r.get("device", "cpu").startswith("cuda"):
+                out[f"{r['arch']}_{r['check']['used']}_hours_on_{gpus}_gpus"] = round(
+                    images * r["seconds_per_image"] / gpus / 3600, 2)
+            else:
+                out.setdefault(f"{r['arch']}_hours_on_{gpus}_gpus", "unmeasured (no GPU rate in this run)")
         if r["kind"] == "teacher":
             out["bytes_per_image_fp16_valid"] = r["bytes_per_image"]
     fp16 = out.get("bytes_per_image_fp16_valid")
@@ -151,8 +156,10 @@ def _child(spec: str, args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     kind, arch, extra = spec.split(":")
-    rows = ([measure_teacher(arch, extra, args.images)] if kind == "teacher"
-            else measure_student(arch, args.steps, args.batch_size, args.max_prompts))
+    rows = ([measure_teacher(arch, extra, args.images, args.device)] if kind == "teacher"
+            else measure_student(arch, args.steps, args.batch_size, args.max_prompts, args.device))
+    for row in rows:
+        row["device"] = args.device
     print("ROWS " + json.dumps(rows), flush=True)
 
 
@@ -166,6 +173,7 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--max-prompts", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (a GPU rate makes the projection's GPU rows)")
     p.add_argument("--project-images", type=int, default=110_000, help="EdgeSAM: 1%% of SA-1B")
     p.add_argument("--gpus", type=int, default=8)
     p.add_argument("--jsonl", default=None, help="append the result rows to this file")
