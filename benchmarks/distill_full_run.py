@@ -80,6 +80,7 @@ def main() -> int:
     p.add_argument("--phase1-steps", type=int, default=4)
     p.add_argument("--phase2-steps", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--teacher-precision", default="fp32", help="fp32 (as in the README's run), bf16 or auto")
     args = p.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -96,7 +97,8 @@ def main() -> int:
                 "--images", str(work / "photos"), "--out", str(work / f"run-{student}"),
                 "--cache-dir", str(work / "cache"), "--threads", str(args.threads), "--batch-size",
                 str(args.batch_size), "--phase1-steps", str(args.phase1_steps), "--phase2-steps",
-                str(args.phase2_steps), "--max-prompts", "4", "-q"]
+                str(args.phase2_steps), "--max-prompts", "4", "-q",
+                "--teacher-precision", args.teacher_precision]
         runs.append(timed_run(argv, env))
         print(json.dumps(runs[-1], indent=1), flush=True)
     result = {"teacher": args.teacher_arch, "photos": [[n, list(s)] for n, s in photos], "threads": args.threads,
