@@ -16,7 +16,9 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
+    "CacheItem": "teacher_cache",
     "CocoDataset": "datasets",
+    "ConfigMismatchError": "checkpoint",
     "EncoderDistillation": "objectives",
     "ImageFolderDataset": "datasets",
     "PromptInTheLoop": "objectives",
@@ -26,10 +28,14 @@ _EXPORTS: dict[str, str] = {
     "SupervisedSam": "objectives",
     "SyntheticSceneDataset": "datasets",
     "TeacherCache": "teacher_cache",
+    "TeacherEncoder": "teacher_encode",
     "TrainConfig": "train",
     "TrainResult": "train",
+    "Trainer": "trainer",
+    "TrainingInterrupted": "trainer",
     "cache_embeddings": "pipeline",
     "collate": "datasets",
+    "dataset_keys": "datasets",
     "decoder_loss": "losses",
     "distill_encoder": "pipeline",
     "distill_prompt_in_the_loop": "pipeline",

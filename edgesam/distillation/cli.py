@@ -47,8 +47,8 @@ def add_distill_parser(subparsers: Any) -> argparse.ArgumentParser:
                                           "then prompt-in-the-loop (needs masks: --coco/--sa1b, or teacher masks).")
     p.add_argument("--demo", action="store_true", help="run the synthetic end-to-end proof instead")
     p.add_argument("--teacher", help="teacher checkpoint path or zoo name")
-    p.add_argument("--teacher-arch", help="expected teacher arch (a checkpoint of another arch is refused)")
-    p.add_argument("--student-arch", default="vit_t", help="student arch from the model registry")
+    p.add_argument("--teacher-arch", help="expected teacher arch: vit_h, vit_l or vit_b (another is refused)")
+    p.add_argument("--student-arch", default="vit_t", help="student arch: vit_t (MobileSAM) or edge_sam")
     p.add_argument("--image-size", type=int, default=None, help="model input side (default: the teacher's)")
     _add_data_arguments(p, required=False)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -56,55 +56,40 @@ def add_distill_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--clip-grad", type=float, default=1.0)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--no-resume", action="store_true", help="start again even if checkpoints exist")
+    p.add_argument("--override", action="store_true",
+                   help="resume a checkpoint written with other settings, continuing with the new ones")
+    p.add_argument("--device", default="auto", help="teacher and training device (default: cuda when present)")
+    p.add_argument("--cache-dir", default=None,
+                   help="teacher embedding cache, shared by every student (default: $EDGESAM_CACHE_DIR or "
+                        "~/.cache/edgesam/teacher-embeddings)")
+    p.add_argument("--cache-batch-size", type=int, default=None,
+                   help="teacher batch while caching (default: 1 on CPU, 8 on CUDA; halved on out-of-memory)")
+    p.add_argument("--cache-format", choices=("fp16", "int8"), default="fp16",
+                   help="stored embedding precision (int8: per-channel scale, half the bytes)")
+    p.add_argument("--shard-size", type=int, default=16, help="embeddings per cache shard (default 16)")
+    p.add_argument("--teacher-precision", choices=("fp32", "bf16", "fp16", "auto"), default="auto",
+                   help="teacher autocast while caching, checked against fp32 on the first batch (default "
+                        "auto: bf16 on CPU / fp16 on CUDA when within tolerance, else fp32)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     add_demo_arguments(p)
-    p.set_defaults(func=run_distill)
+    p.set_defaults(func=run_distill, out=None)  # --out is required, except for --demo
     return p
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    """Run ``edgesam distill``; prints a JSON summary."""
+    """Run ``edgesam distill``; prints a JSON summary (see :mod:`edgesam.distillation.run`)."""
     if args.demo:
         from .demo import DemoConfig, run_demo
 
         fields = DemoConfig.__dataclass_fields__
-        res = run_demo(DemoConfig(**{k: getattr(args, k) for k in fields}))
+        values = {k: getattr(args, k) for k in fields}
+        values["out"] = args.out or DemoConfig().out
+        res = run_demo(DemoConfig(**values))
         print(json.dumps(res, indent=1))
         return 0
-    if not args.teacher or not (args.images or args.coco or args.sa1b or args.synthetic):
-        raise ValueError("distill needs --teacher and one of --images/--coco/--sa1b/--synthetic (or --demo)")
-    import torch
+    from .run import run_distill as run
 
-    from ..models.registry import build_sam
-    from .pipeline import cache_embeddings, distill_encoder, distill_prompt_in_the_loop, load_teacher, save_sam
-    from .train import TrainConfig
-
-    torch.set_num_threads(max(1, args.threads))
-    teacher = load_teacher(args.teacher, arch=args.teacher_arch)
-    size = args.image_size or teacher.image_size
-    if size != teacher.image_size:
-        raise ValueError(f"--image-size {size} differs from the teacher's input size {teacher.image_size}")
-    dataset = _dataset(args, size)
-    out = Path(args.out)
-    cache, stats = cache_embeddings(teacher, dataset, out / "teacher_cache")
-    student = build_sam(args.student_arch, image_size=size)
-
-    def config(phase: str, steps: int, lr: float) -> TrainConfig:
-        return TrainConfig(out_dir=str(out / phase), steps=steps, batch_size=args.batch_size, lr=lr,
-                           min_lr=lr * 0.01, warmup_steps=max(1, steps // 20), clip_grad=args.clip_grad,
-                           seed=args.seed, num_workers=args.num_workers, checkpoint_every=args.checkpoint_every,
-                           resume=not args.no_resume)
-
-    r1 = distill_encoder(student, teacher, dataset, cache, config("phase1", args.phase1_steps, args.lr))
-    summary: dict[str, Any] = {"cache": vars(stats), "phase1_loss": r1.final_loss,
-                               "skipped_images": r1.skipped_images}
-    if args.phase2_steps > 0:
-        r2 = distill_prompt_in_the_loop(student, teacher, dataset, cache,
-                                        config("phase2", args.phase2_steps, args.phase2_lr),
-                                        max_prompts=args.max_prompts)
-        summary.update(phase2_loss=r2.final_loss, skipped_annotations=r2.skipped_annotations)
-    summary["student"] = str(save_sam(student, out / "student.safetensors"))
-    print(json.dumps(summary, indent=1))
-    return 0
+    return run(args)
 
 
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -119,6 +104,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--prompts", default="box,point", help="comma-separated: box, point")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="where model and teacher run (cpu, cuda, cuda:1, auto)")
     p.add_argument("--json", action="store_true", help="print JSON only")
     p.set_defaults(func=run_eval)
     return p
@@ -130,17 +116,21 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from .evaluate import evaluate, ratio_summary
     from .pipeline import load_teacher
+    from .trainer import resolve_device
 
     if args.images:
         raise ValueError("eval needs ground-truth masks: use --coco, --sa1b or --synthetic")
     torch.set_num_threads(max(1, args.threads))
-    model = load_teacher(args.model, arch=args.arch)
-    teacher = load_teacher(args.teacher, arch=args.teacher_arch) if args.teacher else None
+    device = resolve_device(args.device)
+    model = load_teacher(args.model, arch=args.arch).to(device)
+    teacher = load_teacher(args.teacher, arch=args.teacher_arch).to(device) if args.teacher else None
     if teacher is not None and teacher.image_size != model.image_size:
         raise ValueError(f"model input {model.image_size} and teacher input {teacher.image_size} differ")
     kinds = tuple(k.strip() for k in args.prompts.split(",") if k.strip())
     res = evaluate(model, _dataset(args, model.image_size), teacher=teacher, prompt_kinds=kinds,
                    max_images=args.max_images)
     res.update(ratio_summary(res, kinds))
-    print(json.dumps(res, indent=1) if args.json else "\n".join(f"{k:24s} {v:.4f}" for k, v in res.items()))
+    from .run import json_safe
+
+    print(json.dumps(json_safe(res), indent=1) if args.json else "\n".join(f"{k:24s} {v:.4f}" for k, v in res.items()))
     return 0

@@ -13,6 +13,8 @@ through :mod:`edgesam.predictor.transforms`. A sample is a dict::
 
 Unreadable images make ``__getitem__`` return ``None``; :func:`collate` drops them and counts
 them, so a corrupt file is skipped and logged rather than crashing a run (also with workers).
+``source(index)`` gives an item's name and raw bytes (the file, or a synthetic scene's pixels):
+the teacher cache keys embeddings by their sha256 (:func:`source_key`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ __all__ = [
     "SyntheticSceneDataset",
     "WithTeacherEmbeddings",
     "collate",
+    "source_key",
+    "dataset_keys",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -127,9 +131,34 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def source(self, index: int) -> tuple[str, bytes | None]:
+        """The file's path and bytes (None when missing or empty)."""
+        return self.paths[index], _file_bytes(self.paths[index])
+
     def __getitem__(self, index: int) -> dict | None:
         image = read_image(self.paths[index])
         return None if image is None else _sample(self.paths[index], image, self.image_size, None)
+
+
+def _file_bytes(path: str | os.PathLike[str]) -> bytes | None:
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    return data or None
+
+
+def source_key(dataset: Dataset, index: int) -> tuple[str, str | None]:
+    """``(name, sha256 of the item's bytes)``; the key is None when the file cannot be read or is empty."""
+    from .teacher_cache import content_key
+
+    name, data = dataset.source(index)  # type: ignore[attr-defined]
+    return name, (None if data is None else content_key(data))
+
+
+def dataset_keys(dataset: Dataset) -> list[str | None]:
+    """:func:`source_key` of every item, in order."""
+    return [source_key(dataset, i)[1] for i in range(len(dataset))]  # type: ignore[arg-type]
 
 
 def _valid_segmentation(seg: Any) -> bool:
@@ -195,6 +224,11 @@ class CocoDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
+    def source(self, index: int) -> tuple[str, bytes | None]:
+        """The image file's path and bytes (None when missing or empty)."""
+        path = str(self.image_dir / self.images[index]["file_name"])
+        return path, _file_bytes(path)
+
     def __getitem__(self, index: int) -> dict | None:
         info = self.images[index]
         path = self.image_dir / info["file_name"]
@@ -214,6 +248,10 @@ class SA1BDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def source(self, index: int) -> tuple[str, bytes | None]:
+        """The image file's path and bytes (None when missing or empty)."""
+        return self.paths[index], _file_bytes(self.paths[index])
 
     def __getitem__(self, index: int) -> dict | None:
         path = self.paths[index]
@@ -242,26 +280,41 @@ class SyntheticSceneDataset(Dataset):
     def __len__(self) -> int:
         return self.num_scenes
 
+    def source(self, index: int) -> tuple[str, bytes]:
+        """``synthetic://<seed>`` and the scene's RGB pixels (with their shape)."""
+        image = generate_scene(self.seed + index, self.config).image
+        return f"synthetic://{self.seed + index}", repr(image.shape).encode() + image.tobytes()
+
     def __getitem__(self, index: int) -> dict:
         scene = generate_scene(self.seed + index, self.config)
         return _sample(f"synthetic://{self.seed + index}", scene.image, self.image_size, scene.masks)
 
 
 class WithTeacherEmbeddings(Dataset):
-    """Adds ``teacher_embedding`` (float16 ``[C, h, w]``) from a :class:`TeacherCache`; uncached -> None."""
+    """The cached items of ``dataset`` with ``teacher_embedding`` (float16 ``[C, S/16, S/16]``) added.
 
-    def __init__(self, dataset: Dataset, cache: Any):
+    Items whose key is not in the cache (unreadable files) are left out, so training never
+    draws them. ``keys`` (per item of ``dataset``, as :func:`dataset_keys`) saves hashing the
+    files again when the caller has them already.
+    """
+
+    def __init__(self, dataset: Dataset, cache: Any, *, keys: Sequence[str | None] | None = None):
         self.dataset = dataset
         self.cache = cache
+        keys = dataset_keys(dataset) if keys is None else list(keys)
+        if len(keys) != len(dataset):  # type: ignore[arg-type]
+            raise ValueError(f"{len(keys)} keys for a dataset of {len(dataset)} items")  # type: ignore[arg-type]
+        self.items = [(i, k) for i, k in enumerate(keys) if k is not None and k in cache]
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.items)
 
     def __getitem__(self, index: int) -> dict | None:
-        sample = self.dataset[index]
-        if sample is None or sample["path"] not in self.cache:
+        i, key = self.items[index]
+        sample = self.dataset[i]
+        if sample is None:  # changed on disk since it was cached
             return None
-        emb, _ = self.cache.get(sample["path"])
+        emb, _ = self.cache.get(key)
         sample["teacher_embedding"] = torch.from_numpy(emb)
         return sample
 
@@ -273,6 +326,7 @@ def collate(samples: Sequence[dict | None]) -> dict[str, Any]:
         "skipped_images": len(samples) - len(good),
         "skipped_annotations": sum(int(s["skipped_annotations"]) for s in good),
         "paths": [s["path"] for s in good],
+        "skipped_by_path": {s["path"]: int(s["skipped_annotations"]) for s in good if s["skipped_annotations"]},
     }
     if not good:
         return batch

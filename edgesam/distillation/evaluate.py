@@ -71,8 +71,9 @@ def evaluate(
         "teacher_<kind>_miou_gt": ... (with a teacher), "instances": n, "images": m}``.
     """
     model.eval()
+    dev = next(model.parameters()).device
     if teacher is not None:
-        teacher.eval()
+        teacher.eval().to(dev)
     scores: dict[str, list[torch.Tensor]] = defaultdict(list)
     images = 0
     n = len(dataset) if max_images is None else min(len(dataset), max_images)  # type: ignore[arg-type]
@@ -82,12 +83,13 @@ def evaluate(
             continue
         images += 1
         h, w = (int(v) for v in sample["input_size"])
-        gt = sample["masks"][:, :h, :w]
-        x = sample["image"][None]
+        masks = sample["masks"].to(dev)
+        gt = masks[:, :h, :w]
+        x = sample["image"][None].to(dev)
         emb = model.encode(x)
         emb_t = teacher.encode(x) if teacher is not None else None
         for kind in prompt_kinds:
-            coords, labels = instance_prompts(sample["masks"], kind)
+            coords, labels = (t.to(dev) for t in instance_prompts(masks, kind))
             pred = predict_masks(model, emb, coords, labels, (h, w))
             scores[f"{kind}_miou_gt"].append(mask_iou(pred, gt))
             if emb_t is not None:

@@ -19,11 +19,12 @@ from ..models.sam import Sam
 from .losses import decoder_loss, embedding_mse, multimask_losses, valid_region
 from .prompts import append_padding_point, box_prompts, masks_to_boxes, random_points_in_masks, refinement_points
 
-__all__ = ["decode_many", "EncoderDistillation", "PromptInTheLoop", "SupervisedSam", "copy_decoder", "token_ious"]
+__all__ = ["decode_many", "EncoderDistillation", "PromptInTheLoop", "SupervisedSam", "copy_decoder", "token_ious",
+           "TeacherDecoder"]
 
 
 def decode_many(
-    model: Sam, embeddings: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor
+    model: Sam | TeacherDecoder, embeddings: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode ``P`` prompts, each against its own embedding (no mask input).
 
@@ -47,6 +48,16 @@ def copy_decoder(student: Sam, teacher: Sam, *, freeze: bool = True) -> None:
     student.mask_decoder.load_state_dict(teacher.mask_decoder.state_dict())
     for p in (*student.prompt_encoder.parameters(), *student.mask_decoder.parameters()):
         p.requires_grad_(not freeze)
+
+
+class TeacherDecoder(nn.Module):
+    """A frozen copy of a SAM's prompt encoder and mask decoder (what :func:`decode_many` needs)."""
+
+    def __init__(self, model: Sam):
+        super().__init__()
+        self.prompt_encoder = copy.deepcopy(model.prompt_encoder)
+        self.mask_decoder = copy.deepcopy(model.mask_decoder)
+        self.eval().requires_grad_(False)
 
 
 def _gather_prompts(
@@ -147,14 +158,16 @@ class PromptInTheLoop(_PromptLoopBase):
         copy_decoder(student, teacher, freeze=True)
         self.student = student
         # Not a submodule: its weights must not be trained, synced or checkpointed with the student.
-        self._teacher = (copy.deepcopy(teacher).eval().requires_grad_(False),)
+        # Only the decoder half is kept: phase 2 reads the teacher's embeddings from the cache, so
+        # its (large) image encoder is neither copied nor moved to the device.
+        self._teacher = (TeacherDecoder(teacher),)
         self.mse_weight = mse_weight
         self.mask_tokens = None if mask_tokens is None else list(mask_tokens)
         self.iou_weight = iou_weight
         self.full_res_loss = full_res_loss
 
     @property
-    def teacher(self) -> Sam:
+    def teacher(self) -> TeacherDecoder:
         return self._teacher[0]
 
     def _apply(self, fn, *args, **kwargs):  # keep the hidden teacher on the student's device / dtype
