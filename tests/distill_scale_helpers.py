@@ -12,7 +12,7 @@ import json
 
 import torch
 
-from edgesam.distillation.synthetic import SceneConfig
+from edgesam.scenes import SceneConfig
 from edgesam.models.registry import MODELS, ModelSpec, build_sam, register_model
 
 DECODER = dict(image_size=64, prompt_embed_dim=32, decoder_depth=1, decoder_mlp_dim=64, decoder_heads=2,

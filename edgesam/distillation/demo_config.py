@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .synthetic import SceneConfig
+from ..scenes import SceneConfig
 
 #: Scene distribution of the demo: 128x96 images (the 128-px model input is padded at the bottom).
 DEMO_SCENES = SceneConfig(height=96, width=128, min_objects=1, max_objects=5, min_size=0.12, max_size=0.32,

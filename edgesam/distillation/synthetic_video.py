@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .synthetic import _smooth_noise, _texture
+from ..scenes import _smooth_noise, _texture
 
 __all__ = ["VideoConfig", "Video", "generate_video"]
 
