@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgesam.bench.consistency import P90_OVER_P50_BUDGET, check_metrics, flag_lines, row_flags
-from edgesam.bench.device import device_fingerprint
+from edgesam.hardware import device_fingerprint
 from edgesam.bench.fidelity import Outputs
 from edgesam.bench.report import device_markdown
 from edgesam.bench.results import append_rows, load_rows

@@ -31,7 +31,7 @@ from edgesam.bench import (
     peak_rss_mb,
     write_report,
 )
-from edgesam.bench.device import FINGERPRINT_KEYS, ISA_FLAGS, parse_cpuinfo, parse_nvidia_smi_csv
+from edgesam.hardware import FINGERPRINT_KEYS, ISA_FLAGS, parse_cpuinfo, parse_nvidia_smi_csv
 
 REPO = Path(__file__).resolve().parents[1]
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

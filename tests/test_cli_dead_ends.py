@@ -50,7 +50,7 @@ def test_history_commit_labels_do_not_overlap() -> None:
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
-    from edgesam.bench.device import device_fingerprint
+    from edgesam.hardware import device_fingerprint
     from edgesam.bench.plots import _commit_axis
     from edgesam.bench.results import BenchConfig, ResultRow
     from edgesam.bench.timing import TimingStats

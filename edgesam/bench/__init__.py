@@ -13,7 +13,7 @@ Numpy-only at import time; matplotlib (report plots) and tqdm (progress) load la
 The whole suite (every backend x precision of one model) is `edgesam.bench.suite.run_suite`.
 """
 
-from .device import device_fingerprint, device_id
+from edgesam.hardware import device_fingerprint, device_id
 from .report import write_report
 from .results import BenchConfig, ResultRow, ResultsDirError, append_rows, compute_speedup, load_rows
 from .timing import FULL_PLAN, QUICK_PLAN, TimingPlan, TimingStats, current_rss_mb, measure, peak_rss_mb

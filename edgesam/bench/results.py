@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
-from .device import device_fingerprint, device_id as make_device_id
+from edgesam.hardware import device_fingerprint, device_id as make_device_id
 from .timing import TimingStats
 
 __all__ = ["SCHEMA_VERSION", "BenchConfig", "Metric", "ResultRow", "ResultsDirError", "append_rows",

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from .cases import FULL_BUDGET, QUICK_BUDGET, BudgetPlans, time_cases
 from .coldstart import measure_cold_start, open_predictor
-from .device import device_fingerprint, device_id
+from edgesam.hardware import device_fingerprint, device_id
 from .fidelity import Outputs, collect_outputs
 from .memory import rss_metrics
 from .results import Metric, ResultRow, append_rows, check_results_dir, utc_now_iso

@@ -246,7 +246,7 @@ def deploy(
         ValueError: bad arguments (unknown backend, threshold outside (0, 1], ...).
         DeployError: no candidate passes (nothing is written).
     """
-    from edgesam.bench.device import device_fingerprint, device_id
+    from edgesam.hardware import device_fingerprint, device_id
     from edgesam.bench.sources import prepare_source
     from edgesam.bundle.format import publish_folder, write_metadata
     from edgesam.runtimes.registry import available_backends

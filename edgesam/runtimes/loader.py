@@ -29,7 +29,7 @@ def deployed_choice(bundle: Bundle) -> Mapping[str, Any] | None:
 
 def _current_device_id() -> str | None:
     try:
-        from edgesam.bench.device import device_id, hardware_fingerprint
+        from edgesam.hardware import device_id, hardware_fingerprint
 
         return device_id(hardware_fingerprint())
     except Exception:  # noqa: BLE001 - a failed probe must not stop a model from loading

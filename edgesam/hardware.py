@@ -277,7 +277,7 @@ def _edgesam_version() -> str | None:
 
 def _git_info() -> tuple[str | None, bool | None]:
     """(commit, dirty) of the checkout holding this package; (None, None) outside one."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     top = _run(["git", "rev-parse", "--show-toplevel"], cwd=root)
     if top is None or Path(top).resolve() != root:
         return None, None
