@@ -21,4 +21,4 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     adopt_option(p, "--teacher", dest="teacher", new="MODEL")
     add_model(p, required=False, dest="teacher", legacy=(), backend=False, runtime_options=False,
               note="the teacher: model name or checkpoint file (not needed with --demo)")
-    adopt_common(p, "--threads", out="output folder (re-run to resume)")
+    adopt_common(p, "--threads", "-q/--quiet", out="output folder (re-run to resume); required except with --demo")
