@@ -32,6 +32,38 @@ def seeded_teacher(seed: int = 0):
     return build_sam("scale_test_teacher")
 
 
+def train_tiny(out_dir, **kw):
+    """Train the tiny teacher arch from seed 0 for 5 steps (``kw`` overrides TrainConfig fields;
+    ``on_step`` is passed to the loop); returns the model."""
+    from edgesam.distillation.datasets import SyntheticSceneDataset
+    from edgesam.distillation.objectives import SupervisedSam
+    from edgesam.distillation.train import TrainConfig, train_loop
+
+    torch.manual_seed(0)
+    model = build_sam("scale_test_teacher")
+    data = SyntheticSceneDataset(8, image_size=64, config=SCENES)
+    cfg = dict(out_dir=str(out_dir), steps=5, batch_size=4, lr=3e-3, warmup_steps=1, checkpoint_every=100,
+               progress=False)
+    on_step = kw.pop("on_step", None)
+    cfg.update(kw)
+    train_loop(SupervisedSam(model, max_prompts=2), data, TrainConfig(**cfg), trained=model, on_step=on_step)
+    return model
+
+
+def sigterm_at_step_2(out_dir: str) -> None:
+    """Child process: train to step 2, SIGTERM itself, print the interruption as JSON."""
+    import os
+    import signal
+
+    from edgesam.distillation.trainer import TrainingInterrupted
+
+    torch.set_num_threads(1)
+    try:
+        train_tiny(out_dir, on_step=lambda s: s == 2 and os.kill(os.getpid(), signal.SIGTERM))
+    except TrainingInterrupted as exc:
+        print(json.dumps({"step": exc.step, "checkpoint": str(exc.checkpoint)}))
+
+
 def main() -> None:
     from edgesam.distillation.datasets import SyntheticSceneDataset
     from edgesam.distillation.pipeline import cache_embeddings
@@ -53,4 +85,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--sigterm-at-step-2":
+        sigterm_at_step_2(sys.argv[2])
+    else:
+        main()

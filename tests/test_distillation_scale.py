@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,17 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from distill_scale_helpers import SCENES, seeded_teacher
+from distill_scale_helpers import SCENES, seeded_teacher, train_tiny
 from edgesam.cli import main
 from edgesam.distillation.checkpoint import ConfigMismatchError
 from edgesam.distillation.datasets import SyntheticSceneDataset, dataset_keys
-from edgesam.distillation.objectives import SupervisedSam
 from edgesam.distillation.pipeline import cache_embeddings, save_sam
 from edgesam.distillation.scene_writer import write_coco_scenes
 from edgesam.distillation.teacher_cache import TeacherCache
-from edgesam.distillation.train import TrainConfig, train_loop
-from edgesam.distillation.trainer import TrainingInterrupted
-from edgesam.models.registry import build_sam
 
 HELPERS = Path(__file__).with_name("distill_scale_helpers.py")
 
@@ -132,23 +127,19 @@ def test_int8_storage_is_close_to_fp16_and_half_the_bytes(tmp_path):
 
 
 def _train(tmp_path, name, **kw):
-    torch.manual_seed(0)
-    model = build_sam("scale_test_teacher")
-    data = SyntheticSceneDataset(8, image_size=64, config=SCENES)
-    cfg = dict(out_dir=str(tmp_path / name), steps=5, batch_size=4, lr=3e-3, warmup_steps=1, checkpoint_every=100,
-               progress=False)
-    on_step = kw.pop("on_step", None)
-    cfg.update(kw)
-    train_loop(SupervisedSam(model, max_prompts=2), data, TrainConfig(**cfg), trained=model, on_step=on_step)
-    return model
+    return train_tiny(tmp_path / name, **kw)
 
 
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes_exactly(tmp_path):
     straight = _train(tmp_path, "a")
-    with pytest.raises(TrainingInterrupted) as info:
-        _train(tmp_path, "b", on_step=lambda s: s == 2 and os.kill(os.getpid(), signal.SIGTERM))
-    assert info.value.step == 2
-    assert torch.load(info.value.checkpoint, weights_only=False)["step"] == 2
+    # a real SIGTERM to a training process of its own (not to the test process and its other libraries)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HELPERS.parent.parent), str(HELPERS.parent)])}
+    proc = subprocess.run([sys.executable, str(HELPERS), "--sigterm-at-step-2", str(tmp_path / "b")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert info["step"] == 2
+    assert torch.load(info["checkpoint"], weights_only=False)["step"] == 2
     resumed = _train(tmp_path, "b")
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
