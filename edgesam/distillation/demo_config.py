@@ -16,14 +16,14 @@ ASSET = Path(__file__).resolve().parent.parent / "assets" / "edgesam-demo.safete
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo run (defaults: about 40 minutes on one quiet CPU core, an hour on a loaded one)."""
+    """Sizes of the demo run (defaults: about 50 minutes on one quiet CPU core, more on a loaded one)."""
 
     out: str = "runs/demo"
     train_scenes: int = 4000
     val_scenes: int = 150
     teacher_steps: int = 3600
-    phase1_steps: int = 400
-    phase2_steps: int = 400
+    phase1_steps: int = 1000
+    phase2_steps: int = 1500
     batch_size: int = 8
     max_prompts: int = 6
     teacher_decode_iters: int = 1
