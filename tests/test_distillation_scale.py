@@ -27,12 +27,7 @@ from edgesam.distillation.teacher_cache import TeacherCache
 HELPERS = Path(__file__).with_name("distill_scale_helpers.py")
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _same_cache(a: TeacherCache, b: TeacherCache, keys) -> None:

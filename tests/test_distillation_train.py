@@ -30,12 +30,7 @@ STUDENT = ModelSpec("test_student", "tiny_vit", "", encoder_kwargs=dict(
 SCENES = SceneConfig(height=48, width=64, max_objects=3, min_visible_area=16)
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _config(tmp_path, name, steps, **kw):

@@ -239,19 +239,12 @@ class CocoDataset(Dataset):
         return _sample(str(path), image, self.image_size, masks, skipped)
 
 
-class SA1BDataset(Dataset):
+class SA1BDataset(ImageFolderDataset):
     """SA-1B layout: ``<name>.jpg`` next to ``<name>.json`` with RLE ``segmentation`` per annotation."""
 
     def __init__(self, root: str | os.PathLike[str], *, image_size: int):
-        self.paths = [p for p in list_images(root) if Path(p).with_suffix(".json").is_file()]
-        self.image_size = int(image_size)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def source(self, index: int) -> tuple[str, bytes | None]:
-        """The image file's path and bytes (None when missing or empty)."""
-        return self.paths[index], _file_bytes(self.paths[index])
+        super().__init__([p for p in list_images(root) if Path(p).with_suffix(".json").is_file()],
+                         image_size=image_size)
 
     def __getitem__(self, index: int) -> dict | None:
         path = self.paths[index]
