@@ -7,7 +7,8 @@ Every bundle backend takes ``memory=`` (keyword-only), one of :data:`MEMORY_MODE
     (a second block of the size of all activations beside the arena), and decodes batches of
     prompts :data:`DECODER_CHUNK` at a time (a batch of 16 boxes at 1024 px in one run grows the
     decoder's arena by ~500 MB, which it keeps for good); OpenVINO releases the encoder's
-    intermediate buffers after each run (``CompiledModel.release_memory``).
+    intermediate buffers after each run (``CompiledModel.release_memory``) and decodes in the
+    same chunks.
 ``"low"``
     Smallest footprint between runs: ONNX Runtime without arena or memory pattern (decoder
     batches in the same chunks), OpenVINO releasing the encoder's buffers, and freed C heap
@@ -37,7 +38,7 @@ import sys
 __all__ = ["DECODER_CHUNK", "MEMORY_MODES", "check_memory_mode", "trim_heap"]
 
 MEMORY_MODES = ("default", "low", "runtime")
-#: Most prompts per ONNX Runtime decoder run outside ``"runtime"`` mode (larger batches are split).
+#: Most prompts per decoder run of the CPU runtimes outside ``"runtime"`` mode (larger batches are split).
 DECODER_CHUNK = 8
 
 _LIBC: object | None = None
