@@ -76,6 +76,17 @@ def is_out_of_memory(exc: BaseException) -> bool:
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
+def _write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path.tmp``, then rename it to ``path`` (readers never see half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        tmp.write_text(data)
+    os.replace(tmp, path)
+    return path
+
+
 @dataclass
 class CacheItem:
     """One image offered to :meth:`TeacherCache.build`.
@@ -186,10 +197,7 @@ class TeacherCache:
         index = {**self._header(), "channels": self.channels, "grid": self.image_size // 16,
                  "shards": sorted(self._merged), "entries": self.entries, "failed": self.failed_files}
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / "index.json.tmp"
-        tmp.write_text(json.dumps(index))
-        os.replace(tmp, self.dir / "index.json")
-        return self.dir / "index.json"
+        return _write_atomic(self.dir / "index.json", json.dumps(index))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -273,14 +281,10 @@ class TeacherCache:
             entries.append([key, offset, len(blob), h, w, in_h, in_w])
             blobs.append(blob)
             offset += len(blob)
-        tmp = self.dir / f"{shard}.bin.tmp"
-        tmp.write_bytes(b"".join(blobs))
-        os.replace(tmp, self.dir / f"{shard}.bin")
+        _write_atomic(self.dir / f"{shard}.bin", b"".join(blobs))
         self.channels = int(rows[0][1].shape[0])
         manifest = {**self._header(), "channels": self.channels, "entries": entries}
-        tmp = self.dir / f"{shard}.json.tmp"
-        tmp.write_text(json.dumps(manifest))
-        os.replace(tmp, self.dir / f"{shard}.json")  # the commit point
+        _write_atomic(self.dir / f"{shard}.json", json.dumps(manifest))  # the commit point
         for key, off, nbytes, h, w, in_h, in_w in entries:
             self.entries[key] = [shard, off, nbytes, h, w, in_h, in_w]
         self._merged.add(shard)
@@ -291,9 +295,7 @@ class TeacherCache:
         path = self.dir / f"failed-r{self.rank:03d}.json"
         old = json.loads(path.read_text()) if path.is_file() else {}
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({**old, **failed}))
-        os.replace(tmp, path)
+        _write_atomic(path, json.dumps({**old, **failed}))
         self.failed_files.update(failed)
 
     def build(
