@@ -38,7 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
 
-from edgesam.bench.coldstart import process_peak_rss_mb, thread_options  # noqa: E402
+from edgesam.bench.timing import process_peak_rss_mb  # noqa: E402
+from edgesam.loading import thread_options  # noqa: E402
 from edgesam.bench.memory import process_rss_mb  # noqa: E402
 from edgesam.everything import SamAutomaticMaskGenerator  # noqa: E402
 from edgesam.predictor import SamPredictor  # noqa: E402

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if "--bundle" in serve_args:
             backend = serve_args[serve_args.index("--backend") + 1] if "--backend" in serve_args else "onnxruntime"
-            from edgesam.bench.coldstart import thread_options
+            from edgesam.loading import thread_options
 
             predictor = SamPredictor.from_bundle(serve_args[serve_args.index("--bundle") + 1], backend=backend,
                                                  **thread_options(backend, args.threads))

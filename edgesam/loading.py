@@ -26,7 +26,7 @@ from edgesam.bundle import METADATA_FILE
 if TYPE_CHECKING:
     from edgesam.predictor import SamPredictor
 
-__all__ = ["ModelRef", "load_predictor", "resolve_model", "thread_options"]
+__all__ = ["ModelRef", "load_predictor", "merge_options", "resolve_model", "thread_options"]
 
 
 
@@ -98,7 +98,7 @@ def thread_options(backend: str, threads: int | None) -> dict[str, Any]:
     return {}
 
 
-def _merge(options: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge_options(options: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """``extra`` under ``options``: explicit options win, dict values are merged key by key."""
     out = dict(options)
     for key, value in extra.items():
@@ -173,7 +173,7 @@ def load_predictor(
         extra["check"] = check
     # explicit options > precision/memory/device/check > threads > the options deploy recorded
     recorded = dict(choice.get("options") or {}) if backend is None and choice is not None else {}
-    options = _merge(_merge(_merge(options, extra), thread_options(chosen, threads)), recorded)
+    options = merge_options(merge_options(merge_options(options, extra), thread_options(chosen, threads)), recorded)
     if chosen == "onnxruntime" and "device" in options:
         raise ValueError("the onnxruntime backend picks its device through providers=, not device=")
     if chosen == "tensorrt" and isinstance(options.get("device"), str) and options["device"].isdigit():

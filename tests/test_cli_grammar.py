@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesam.bundle import METADATA_FILE
 from edgesam.cli import build_parser, main, parse_args
 from edgesam.commands.grammar import finish, grammar_of, grammar_table
 
@@ -211,7 +212,7 @@ def test_export_and_segment_in_the_new_grammar(demo_files, tmp_path: Path, capsy
     checkpoint, bundle, image, point = demo_files
     exported, _ = _json_run(["export", str(checkpoint), "-o", str(bundle), "--threads", "1", "--json"], capsys)
     assert Path(exported["bundle"]) == bundle.absolute() or Path(exported["bundle"]) == bundle
-    assert exported["arch"] and (bundle / "edgesam.json").is_file()
+    assert exported["arch"] and (bundle / METADATA_FILE).is_file()
 
     click = ["--point", point, "--single", "--threads", "1", "--json"]
     torch_run, _ = _json_run(["segment", str(checkpoint), str(image), "-o", str(tmp_path / "t.png"), *click], capsys)

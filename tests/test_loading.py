@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import edgesam
+from edgesam.bundle import METADATA_FILE
 from edgesam.loading import load_predictor, resolve_model
 
 torch = pytest.importorskip("torch")
@@ -39,7 +40,7 @@ def demo_checkpoint() -> Path:
 
 
 def test_what_a_model_argument_names(bundle: Path, demo_checkpoint: Path, tmp_path: Path) -> None:
-    assert resolve_model(bundle).kind == "bundle" and resolve_model(bundle / "edgesam.json").path == str(bundle)
+    assert resolve_model(bundle).kind == "bundle" and resolve_model(bundle / METADATA_FILE).path == str(bundle)
     assert resolve_model(demo_checkpoint).kind == "checkpoint"
     assert resolve_model("edgesam-demo").kind == "checkpoint"
     with pytest.raises(FileNotFoundError, match="no such checkpoint file or bundle folder"):
@@ -84,10 +85,10 @@ def test_a_bundle_refuses_what_its_backend_does_not_take(bundle: Path) -> None:
 def test_a_deployed_bundle_runs_its_recorded_backend_with_threads(bundle: Path, tmp_path: Path) -> None:
     pytest.importorskip("openvino")
     deployed = copy_bundle(bundle, tmp_path / "deployed")
-    meta = json.loads((deployed / "edgesam.json").read_text())
+    meta = json.loads((deployed / METADATA_FILE).read_text())
     meta["deploy"] = {"backend": "openvino", "precision": "fp32",
                       "options": {"precision": "fp32", "config": {"INFERENCE_NUM_THREADS": 2, "NUM_STREAMS": 1}}}
-    (deployed / "edgesam.json").write_text(json.dumps(meta))
+    (deployed / METADATA_FILE).write_text(json.dumps(meta))
     predictor = load_predictor(deployed, threads=1)  # threads asked for win over the recorded ones
     assert predictor.backend.name == "openvino" and predictor.backend.precision == "fp32"
     encoder = predictor.backend._compiled["encoder"]

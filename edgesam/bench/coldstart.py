@@ -25,12 +25,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgesam.loading import load_predictor, thread_options
+from edgesam.loading import load_predictor
 
 from .timing import TimingStats, process_peak_rss_mb
 
-__all__ = ["ColdStart", "child_env", "measure_cold_start", "open_predictor", "process_peak_rss_mb", "run_child",
-           "thread_options"]
+__all__ = ["ColdStart", "child_env", "measure_cold_start", "open_predictor", "run_child"]
 
 
 def child_env(spec: Mapping[str, Any]) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The fixed inputs a benchmark run times and compares: a sample scene and its prompts.
 
-Everything is rendered at run time by :mod:`edgesam.distillation.synthetic` from fixed seeds,
+Everything is rendered at run time by :mod:`edgesam.scenes` from fixed seeds,
 so every run and every machine sees the same pixels and prompts without shipping images.
 Numpy + OpenCV only.
 """

@@ -83,12 +83,9 @@ def _open(spec: CandidateSpec, bundle: Path | None, checkpoint: Path, options: d
 
 
 def _options(spec: CandidateSpec, threads: int | None) -> dict[str, Any]:
-    from edgesam.bench.coldstart import thread_options
+    from edgesam.loading import merge_options, thread_options
 
-    options = dict(spec.options)
-    for key, value in thread_options(spec.backend, threads).items():
-        options[key] = {**value, **dict(options.get(key) or {})} if isinstance(value, dict) else value
-    return options
+    return merge_options(dict(spec.options), thread_options(spec.backend, threads))
 
 
 class _Runner:
