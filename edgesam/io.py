@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,3 +52,20 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:
         raise ValueError(f"could not encode an image for {path} (unsupported extension?)")
     encoded.tofile(str(path))
     return path
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` (nested dicts / lists / tuples) as JSON types: numpy arrays and scalars become
+    lists and Python numbers, NaN / inf become None (JSON has no such numbers; e.g. an empty
+    mask's stability score is 0 / 0, NaN as in SAM)."""
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

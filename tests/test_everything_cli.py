@@ -77,7 +77,7 @@ def test_everything_uncompressed_rle_with_a_bundle(scene_file, tmp_path: Path, c
     _run(["everything", str(bundle), str(scene_file[0]), "-o", str(out), "--points-per-side", "4",
           "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--output-mode", "uncompressed_rle",
           "--coarse-to-fine"], capsys)  # fmt: skip
-    doc = json.loads(out.read_text())
+    doc = json.loads(out.read_text(), parse_constant=_no_nan)  # valid JSON: no NaN / Infinity
     assert doc["backend"] == "onnxruntime" and doc["settings"]["coarse_to_fine"] is True
     for rec in doc["masks"]:
         assert isinstance(rec["segmentation"]["counts"], list)
@@ -128,3 +128,7 @@ def test_an_empty_result_says_which_filter_removed_everything(scene_file, tmp_pa
     text = _run(["everything", "edgesam-demo", str(scene_file[0]), "-o", str(tmp_path / "m.json"),
                  "--points-per-side", "4", "--pred-iou-thresh", "0.999"], capsys)  # fmt: skip
     assert "0 masks" in text and "no masks: 0 of 48 candidates passed pred_iou_thresh=0.999" in text
+
+
+def _no_nan(name: str) -> None:
+    raise AssertionError(f"{name} in the JSON output (an empty mask's stability is NaN; JSON needs null)")

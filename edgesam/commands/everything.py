@@ -39,14 +39,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
 def draw_records(image: np.ndarray, records: list[dict[str, Any]], chunk: int | None = None) -> np.ndarray:
     """The image with every record's mask drawn, largest first (small masks stay visible).
 
@@ -99,17 +91,18 @@ def write_records_json(path: Path, header: dict[str, Any], masks: Any, output_mo
     temporary name and renamed when complete. Returns the number of records.
     """
     from edgesam.everything import coco_encode_rle
+    from edgesam.io import json_safe
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(json.dumps(header, default=_jsonable)[:-1] + ', "masks": [')
+            fh.write(json.dumps(json_safe(header))[:-1] + ', "masks": [')
             for i, rle in enumerate(masks.rles):
                 seg = (coco_encode_rle(rle) if output_mode == "coco_rle"
                        else {"size": rle["size"], "counts": [int(c) for c in rle["counts"]]})
                 record = masks.take([i]).records([seg])[0]
-                fh.write(("\n" if i == 0 else ",\n") + json.dumps(record, default=_jsonable))
+                fh.write(("\n" if i == 0 else ",\n") + json.dumps(json_safe(record)))
             fh.write("]}\n")
         os.replace(tmp, path)
     finally:

@@ -316,17 +316,11 @@ class Output:
 
     def result(self, text: str, data: dict[str, Any]) -> None:
         if self.json:
-            print(json.dumps(data, default=_jsonable, sort_keys=True))
+            from edgesam.io import json_safe
+
+            print(json.dumps(json_safe(data), default=str, sort_keys=True))
         else:
             print(text)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def grammar_table(parser: argparse.ArgumentParser) -> str:

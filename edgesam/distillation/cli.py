@@ -130,7 +130,7 @@ def run_eval(args: argparse.Namespace) -> int:
     res = evaluate(model, _dataset(args, model.image_size), teacher=teacher, prompt_kinds=kinds,
                    max_images=args.max_images)
     res.update(ratio_summary(res, kinds))
-    from .run import json_safe
+    from ..io import json_safe
 
     print(json.dumps(json_safe(res), indent=1) if args.json else "\n".join(f"{k:24s} {v:.4f}" for k, v in res.items()))
     return 0

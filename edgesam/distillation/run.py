@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STUDENT_ARCHS", "TEACHER_ARCHS", "default_cache_dir", "check_arch", "run_distill", "json_safe"]
+from ..io import json_safe
+
+__all__ = ["STUDENT_ARCHS", "TEACHER_ARCHS", "default_cache_dir", "check_arch", "run_distill"]
 
 #: Architectures offered on the command line (the registry also holds internal ones, e.g. the demo's).
 STUDENT_ARCHS = ("vit_t", "edge_sam")
@@ -31,17 +32,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ["EDGESAM_CACHE_DIR"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "edgesam" / "teacher-embeddings"
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN/inf floats replaced by None (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def check_arch(flag: str, arch: str | None, public: tuple[str, ...]) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from edgesam.io import json_safe
 from edgesam.serve.cache import CachedImage
 from edgesam.serve.encoders import encode_mask
 from edgesam.serve.engine import Engine
@@ -50,22 +51,6 @@ def _entry(engine: Engine, image_id: str) -> CachedImage:
     if entry is None:
         raise HTTPException(404, f"image_id: no image {image_id} (never uploaded, or evicted from the cache)")
     return entry
-
-
-def _plain(value: Any) -> Any:
-    """Numpy values inside records -> JSON types; NaN / inf -> None (JSON has no such numbers: an
-    empty mask's stability score is 0 / 0, NaN as in SAM, when the filters are off)."""
-    if isinstance(value, float | np.floating) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _image_doc(entry: CachedImage, cached: bool) -> dict[str, Any]:
@@ -149,7 +134,7 @@ def _run_everything(engine: Engine, entry: CachedImage, body: EverythingRequest)
 
     image = decode_image(entry.data, max_pixels=engine.max_pixels)
     generator = SamAutomaticMaskGenerator(engine.predictor(entry, image), output_mode="coco_rle", **body.model_dump())
-    return _plain(generator.generate(image))
+    return json_safe(generator.generate(image))
 
 
 @router.post("/images/{image_id}/everything", summary="Segment everything (SAM-style records, COCO RLE)")
