@@ -28,10 +28,11 @@ TEACHER_ARCHS = ("vit_h", "vit_l", "vit_b")
 
 def default_cache_dir() -> Path:
     """``$EDGESAM_CACHE_DIR`` or ``$XDG_CACHE_HOME/edgesam/teacher-embeddings`` (``~/.cache`` by default)."""
+    from ..runtimes.cache import user_cache_root
+
     if os.environ.get("EDGESAM_CACHE_DIR"):
         return Path(os.environ["EDGESAM_CACHE_DIR"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "edgesam" / "teacher-embeddings"
+    return user_cache_root() / "teacher-embeddings"
 
 
 def check_arch(flag: str, arch: str | None, public: tuple[str, ...]) -> None:
