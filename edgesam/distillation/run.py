@@ -115,7 +115,8 @@ def run_distill(args: argparse.Namespace) -> int:
 
     from ..models.registry import build_sam, get_spec
     from .pipeline import cache_embeddings, distill_encoder, distill_prompt_in_the_loop, load_teacher, save_sam
-    from .teacher_cache import file_sha256, state_dict_hash
+    from ..bundle import sha256_file
+    from .teacher_cache import state_dict_hash
     from .train import TrainConfig, dist_info
     from .trainer import TrainingInterrupted, resolve_device
 
@@ -135,7 +136,7 @@ def run_distill(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)  # the student's initial weights are a function of --seed
     student = build_sam(args.student_arch, image_size=size)
     _check_decoders(student, teacher)
-    teacher_hash = file_sha256(args.teacher) if Path(args.teacher).is_file() else state_dict_hash(teacher)
+    teacher_hash = sha256_file(args.teacher) if Path(args.teacher).is_file() else state_dict_hash(teacher)
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     out = Path(args.out)
     try:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["TeacherCache", "CacheBuildStats", "CacheItem", "state_dict_hash", "file_sha256", "content_key",
+__all__ = ["TeacherCache", "CacheBuildStats", "CacheItem", "state_dict_hash", "content_key",
            "is_out_of_memory", "PREPROCESSING", "STORAGE_FORMATS"]
 
 #: Identifies the model input the embeddings were computed from (see :mod:`.datasets`): RGB, longest
@@ -52,15 +52,6 @@ def state_dict_hash(model: torch.nn.Module) -> str:
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 
@@ -133,7 +124,7 @@ class TeacherCache:
 
     Args:
         root: the cache folder (``--cache-dir``); this cache lives in a sub-folder named by the key.
-        teacher_hash: identifies the teacher weights (:func:`file_sha256` of the checkpoint, or
+        teacher_hash: identifies the teacher weights (:func:`edgesam.bundle.sha256_file` of the checkpoint, or
             :func:`state_dict_hash`); a different teacher never reads these embeddings.
         image_size: the teacher's input side ``S``.
         shard_size: embeddings per shard file (an interrupt loses at most one shard).
