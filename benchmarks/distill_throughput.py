@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -48,8 +47,11 @@ def _photos(n: int):
         yield name, np.ascontiguousarray(img)
 
 
-def _peak_rss_gb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2, 2)
+def _peak_rss_gb() -> float | None:
+    from edgesam.bench.timing import process_peak_rss_mb  # this process image's own peak (VmHWM)
+
+    peak = process_peak_rss_mb()
+    return None if peak is None else round(peak / 1024, 2)
 
 
 def measure_teacher(arch: str, precision: str, images: int, device: str = "cpu") -> dict:
