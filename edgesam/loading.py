@@ -26,7 +26,7 @@ from edgesam.bundle import METADATA_FILE
 if TYPE_CHECKING:
     from edgesam.predictor import SamPredictor
 
-__all__ = ["ModelRef", "load_predictor", "merge_options", "resolve_model", "thread_options"]
+__all__ = ["ModelRef", "load_predictor", "resolve_model", "thread_options"]
 
 
 
@@ -98,17 +98,6 @@ def thread_options(backend: str, threads: int | None) -> dict[str, Any]:
     return {}
 
 
-def merge_options(options: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``extra`` under ``options``: explicit options win, dict values are merged key by key."""
-    out = dict(options)
-    for key, value in extra.items():
-        if isinstance(value, dict):
-            out[key] = {**value, **dict(out.get(key) or {})}
-        else:
-            out.setdefault(key, value)
-    return out
-
-
 def load_predictor(
     model: str | os.PathLike[str],
     *,
@@ -160,7 +149,7 @@ def load_predictor(
         raise ValueError("arch= applies to checkpoints; a bundle records its own")
     from edgesam.bundle import load_bundle
     from edgesam.predictor import SamPredictor
-    from edgesam.runtimes.loader import DEFAULT_BACKEND, deployed_choice, load_backend
+    from edgesam.runtimes.loader import DEFAULT_BACKEND, deployed_choice, load_backend, merge_options
 
     bundle = load_bundle(ref.path)  # read (and checked) once, for the choice and the backend
     choice = deployed_choice(bundle)
@@ -172,8 +161,8 @@ def load_predictor(
     if check is not None:
         extra["check"] = check
     # explicit options > precision/memory/device/check > threads > the options deploy recorded
-    recorded = dict(choice.get("options") or {}) if backend is None and choice is not None else {}
-    options = merge_options(merge_options(merge_options(options, extra), thread_options(chosen, threads)), recorded)
+    # (load_backend merges those under these)
+    options = merge_options(merge_options(options, extra), thread_options(chosen, threads))
     if chosen == "onnxruntime" and "device" in options:
         raise ValueError("the onnxruntime backend picks its device through providers=, not device=")
     if chosen == "tensorrt" and isinstance(options.get("device"), str) and options["device"].isdigit():

@@ -95,6 +95,11 @@ def test_a_deployed_bundle_runs_its_recorded_backend_with_threads(bundle: Path, 
     assert int(encoder.get_property("INFERENCE_NUM_THREADS")) == 1 and int(encoder.get_property("NUM_STREAMS")) == 1
     assert int(load_predictor(deployed).backend._compiled["encoder"].get_property("INFERENCE_NUM_THREADS")) == 2
     assert load_predictor(deployed, backend="onnxruntime").backend.name == "onnxruntime"
+    # a config given to from_bundle is merged key by key with the recorded one (threads 1 stays)
+    meta["deploy"]["options"]["config"]["INFERENCE_NUM_THREADS"] = 1
+    (deployed / METADATA_FILE).write_text(json.dumps(meta))
+    other = edgesam.SamPredictor.from_bundle(deployed, config={"NUM_STREAMS": 1}).backend._compiled["encoder"]
+    assert int(other.get_property("INFERENCE_NUM_THREADS")) == 1
 
 
 def test_a_checkpoint_runs_on_torch(demo_checkpoint: Path, tmp_path: Path) -> None:

@@ -83,7 +83,8 @@ def _open(spec: CandidateSpec, bundle: Path | None, checkpoint: Path, options: d
 
 
 def _options(spec: CandidateSpec, threads: int | None) -> dict[str, Any]:
-    from edgesam.loading import merge_options, thread_options
+    from edgesam.loading import thread_options
+    from edgesam.runtimes.loader import merge_options
 
     return merge_options(dict(spec.options), thread_options(spec.backend, threads))
 

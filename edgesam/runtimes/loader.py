@@ -15,7 +15,7 @@ from edgesam.bundle.format import Bundle, load_bundle
 from edgesam.runtimes.base import Backend
 from edgesam.runtimes.registry import get_backend_class
 
-__all__ = ["DEFAULT_BACKEND", "deployed_choice", "load_backend"]
+__all__ = ["DEFAULT_BACKEND", "deployed_choice", "load_backend", "merge_options"]
 
 #: Backend of a bundle that records no deployment choice.
 DEFAULT_BACKEND = "onnxruntime"
@@ -36,6 +36,18 @@ def _current_device_id() -> str | None:
         return None
 
 
+def merge_options(options: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` under ``options``: keys of ``options`` win; dict values (e.g. OpenVINO's
+    ``config``) are merged key by key."""
+    out = dict(options)
+    for key, value in extra.items():
+        if isinstance(value, Mapping):
+            out[key] = {**value, **dict(out.get(key) or {})}
+        else:
+            out.setdefault(key, value)
+    return out
+
+
 def load_backend(bundle_dir: str | os.PathLike[str] | Bundle, backend: str | None = None, **options: Any) -> Backend:
     """Construct backend ``backend`` for the bundle in ``bundle_dir``.
 
@@ -43,7 +55,7 @@ def load_backend(bundle_dir: str | os.PathLike[str] | Bundle, backend: str | Non
         bundle_dir: a folder written by :func:`edgesam.export.export_bundle` or ``edgesam deploy``.
         backend: a registered name: ``"onnxruntime"``, ``"openvino"`` or ``"tensorrt"``. None:
             the choice recorded by ``edgesam deploy`` (with its options; ``options`` given here
-            win), else ``"onnxruntime"``.
+            win, dict options such as OpenVINO's ``config`` key by key), else ``"onnxruntime"``.
         **options: keyword arguments of that backend's constructor (providers, threads,
             device, precision, check, cache_dir, ...).
 
@@ -61,7 +73,7 @@ def load_backend(bundle_dir: str | os.PathLike[str] | Bundle, backend: str | Non
             backend = DEFAULT_BACKEND
         else:
             backend = str(choice["backend"])
-            options = {**dict(choice.get("options") or {}), **options}
+            options = merge_options(options, dict(choice.get("options") or {}))
             recorded, here = choice.get("device_id"), _current_device_id()
             if recorded and here and recorded != here:
                 warnings.warn(
