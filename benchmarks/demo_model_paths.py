@@ -13,6 +13,8 @@ verified tolerance):
   (``pred_iou_thresh=0.88``, ``stability_score_thresh=0.95``): recall (ground-truth objects
   matched by a returned mask at IoU >= 0.5) and precision (returned masks that match an object
   at IoU >= 0.5), pooled over scenes;
+* ``ceiling``: the generator with its filters off (every grid candidate): the fraction of objects
+  for which some candidate reaches IoU >= 0.88, which bounds the recall at the default thresholds;
 * ``tracker``: :class:`~edgesam.stream.Tracker` with its defaults, started from a click on the
   target in the first frame, on synthetic videos of a moving, rotating shape crossed by an
   occluder: fraction of frames whose mask has IoU >= 0.5 with the target's visible mask.
@@ -89,6 +91,32 @@ def everything_path(predictor: Any, scenes: list[Any], **thresholds: float) -> d
             "masks_per_scene": returned / max(len(scenes), 1), "scenes_without_masks": empty}
 
 
+def everything_ceiling(predictor: Any, scenes: list[Any], good: float = 0.88) -> dict[str, Any]:
+    """How good the best of all candidate masks is for each object (the generator's filters off).
+
+    SAM's ``pred_iou_thresh=0.88`` keeps a mask only when the IoU head predicts >= 0.88; a head that
+    predicts the actual IoU keeps only masks that good. So the fraction of objects for which some
+    grid candidate reaches IoU >= ``good`` bounds the recall at the default thresholds.
+    """
+    from edgesam.everything import SamAutomaticMaskGenerator
+
+    gen = SamAutomaticMaskGenerator(predictor, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0)
+    best, predicted = [], []
+    for scene in scenes:
+        records = gen.generate(scene.image)
+        masks = np.stack([r["segmentation"] for r in records])
+        scores = np.array([r["predicted_iou"] for r in records])
+        for truth in scene.masks:
+            ious = (masks & truth).sum((1, 2)) / np.maximum((masks | truth).sum((1, 2)), 1)
+            best.append(float(ious.max()))
+            predicted.append(float(scores[int(ious.argmax())]))
+    best_arr = np.array(best)
+    return {"candidates_per_scene": len(records) if scenes else 0, "best_candidate_miou": float(best_arr.mean()),
+            f"objects_with_a_candidate_at_iou_{good}": float((best_arr >= good).mean()),
+            "objects_with_a_candidate_at_iou_0.5": float((best_arr >= 0.5).mean()),
+            "predicted_iou_of_best_candidate_median": float(np.median(predicted))}
+
+
 def tracker_path(predictor: Any, videos: list[Any], **tracker_kwargs: Any) -> dict[str, Any]:
     """Fraction of frames tracked at IoU >= 0.5, started from a click on the target."""
     from edgesam.distillation.prompts import mask_center_point
@@ -110,7 +138,7 @@ def tracker_path(predictor: Any, videos: list[Any], **tracker_kwargs: Any) -> di
             "worst_video": float(min(per_video)) if per_video else 0.0}
 
 
-PATHS = ("prompts", "everything", "tracker")
+PATHS = ("prompts", "everything", "ceiling", "tracker")
 
 
 def measure(checkpoint: str, n_scenes: int, n_videos: int, frames: int, paths: tuple[str, ...] = PATHS,
@@ -140,6 +168,8 @@ def measure(checkpoint: str, n_scenes: int, n_videos: int, frames: int, paths: t
             out["everything_relaxed"] = {"pred_iou_thresh": relaxed[0], "stability_score_thresh": relaxed[1],
                                          **everything_path(predictor, scenes, pred_iou_thresh=relaxed[0],
                                                            stability_score_thresh=relaxed[1])}
+    if "ceiling" in paths:
+        out["everything_ceiling"] = everything_ceiling(predictor, scenes)
     if "tracker" in paths:
         out["tracker"] = tracker_path(predictor, videos)
         out["tracker_no_mask_input"] = tracker_path(predictor, videos, use_mask_input=False)
