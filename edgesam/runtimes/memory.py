@@ -23,8 +23,10 @@ was measured too: on the encoder it cut the steady footprint but cost 15-46% of 
 (``"low"`` goes lower for a similar cost), on the decoder 28-37% of a 16-prompt batch and ~20%
 of a click, so no mode uses it; chunks of 8 prompts cost no measurable time. No arena setting
 brought the encoder's steady state under 400 MB at 1024 px without such a cost (extend
-strategy, initial chunk, shared environment arena: 445-477 MB). Figures: the README's
-"Memory" section.
+strategy, initial chunk, shared environment arena: 445-477 MB): ONNX Runtime's allocators hold
+3-5x the live set of a graph whose tensors vary in size (``benchmarks/ort_arena_growth.py``), and
+handing that memory back after every run costs 25-44% of the encoder's time. Figures: the
+README's "Memory" section.
 
 numpy/ctypes only.
 """
