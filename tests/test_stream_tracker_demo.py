@@ -57,7 +57,7 @@ def test_tracker_keeps_the_candidate_that_agrees_with_the_previous_mask(predicto
             assert len(rec.calls) == 1  # the user's click, as given
         else:
             # box + click, the box alone, the click alone with its three multimask outputs
-            kinds = [("box" in k and k["box"] is not None, "point_coords" in k, k["multimask_output"]) for k, _, _ in rec.calls]
+            kinds = [(k.get("box") is not None, "point_coords" in k, k["multimask_output"]) for k, _, _ in rec.calls]
             assert kinds == [(True, True, False), (True, False, False), (False, True, True)]
             candidates = [(m, float(s)) for _, masks, scores in rec.calls for m, s in zip(masks, scores)]
             assert len(candidates) == 5

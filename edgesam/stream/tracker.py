@@ -268,8 +268,10 @@ class Tracker:
                 primary: tuple[np.ndarray, float, np.ndarray]) -> tuple[np.ndarray, float, np.ndarray]:
         """The candidate mask agreeing best with the previous one (see ``candidates``)."""
         anchor = self._anchor
-        if not self.candidates or anchor is None or "point_coords" not in prompt or anchor.mask.shape != primary[0].shape:
+        if not self.candidates or anchor is None or "point_coords" not in prompt:
             return primary  # the user's prompt, a re-acquisition (box only) or no click to vary
+        if anchor.mask.shape != primary[0].shape:
+            return primary  # the frame size changed: nothing to compare with
         found = [primary]
         for alternative in ({"box": prompt["box"], "multimask_output": False},
                             {"point_coords": prompt["point_coords"], "point_labels": prompt["point_labels"],
