@@ -126,7 +126,8 @@ class Tracker:
         candidates: also decode the box alone and the click alone (its three multimask
             outputs) besides the box + click prompt, and keep the mask with the highest
             ``score + shape_weight * IoU(mask, previous mask moved by the motion)``. Three decoder
-            runs per frame instead of one (the encoder, run once per frame, dominates). Needs the
+            runs per frame instead of one: small beside a SAM-size encoder, about the encoder's
+            time for the tiny embedded ``edgesam-demo``. Needs the
             click (``use_point``); the first frame and re-acquisitions decode one prompt. False:
             the box + click prompt only.
         shape_weight: weight of the agreement with the motion-predicted previous mask against the
