@@ -127,9 +127,8 @@ class Tracker:
             outputs) besides the box + click prompt, and keep the mask with the highest
             ``score + shape_weight * IoU(mask, previous mask moved by the motion)``. Three decoder
             runs per frame instead of one: small beside a SAM-size encoder, about the encoder's
-            time for the tiny embedded ``edgesam-demo``. Needs the
-            click (``use_point``); the first frame and re-acquisitions decode one prompt. False:
-            the box + click prompt only.
+            time for the tiny embedded ``edgesam-demo``. Needs the click (``use_point``); the
+            first frame and re-acquisitions decode one prompt. False: the box + click prompt only.
         shape_weight: weight of the agreement with the motion-predicted previous mask against the
             model's predicted IoU when choosing among the candidates (0: by score alone).
         size_memory: the prompt box is never smaller than the object's remembered box size, an
