@@ -44,23 +44,27 @@ def test_tracker_follows_a_moving_disc() -> None:
 def test_tracker_reprompts_with_previous_mask_box_and_point() -> None:
     frames, _ = disc_video(3)
     predictor = SamPredictor(ColourBackend())
-    seen: list[dict] = []
+    seen: list[list[dict]] = []  # the prompts decoded on each frame
 
     class Recording:
         original_size = frames[0].shape[:2]
 
         def predict(self, **kwargs):
-            seen.append(kwargs)
+            seen[-1].append(kwargs)
             return predictor.predict(**kwargs)
 
     tracker = Tracker(box=(14, 26, 42, 54), box_margin=0.2, use_mask_input=True)
     for frame in frames:
         predictor.set_image(frame)
+        seen.append([])
         result = tracker.update(Recording())
-    assert seen[0]["box"].tolist() == [14, 26, 42, 54] and seen[0].get("mask_input") is None
-    later = seen[2]
+    assert len(seen[0]) == 1 and seen[0][0]["box"].tolist() == [14, 26, 42, 54] and seen[0][0].get("mask_input") is None
+    later, box_alone, click_alone = seen[2]  # the box + click prompt, then the candidates without one of them
     assert later["mask_input"].shape == (1, 32, 32) and later["multimask_output"] is False
     assert later["point_coords"].shape == (1, 2) and later["point_labels"].tolist() == [1.0]
+    assert box_alone.get("point_coords") is None and box_alone["box"].tolist() == later["box"].tolist()
+    assert click_alone.get("box") is None and click_alone["multimask_output"] is True
+    assert click_alone["point_coords"].tolist() == later["point_coords"].tolist()
     prev = tracker.last
     assert prev is result and prev.low_res_logits.shape == (1, 32, 32)
     with pytest.raises(ValueError, match="point and/or a box"):
@@ -111,7 +115,8 @@ def test_tracker_extrapolates_over_dropped_frames() -> None:
 
     worst = {}
     for known in (True, False):
-        tracker = Tracker(point=(28, 40))
+        # one prompt per frame: the click-alone candidate finds this flat-coloured disc anywhere
+        tracker = Tracker(point=(28, 40), candidates=False)
         ious = []
         for i in seen:
             predictor.set_image(frames[i])

@@ -1,14 +1,18 @@
 """Following one object across frames by re-prompting with the previous result.
 
 The first frame is prompted with the user's click and/or box. Every later frame is prompted
-with the last trusted result: the mask's bounding box (moved by the estimated frame-to-frame
-motion and widened by a margin, because the object moves), a click well inside the mask
-(:func:`edgesam.prompt_geometry.click_inside`), and the previous low-resolution logits as
-``mask_input`` (moved likewise) when the model handles mask prompts. A result is trusted
-unless its area jumps away from the object's recent area (an occluder cut it, or it leaked
-onto the background); then the next frame is prompted from the last trusted result again,
-moved by the motion over the frames since. When the mask vanishes the object is marked lost
-and re-acquired inside the last trusted box (moved likewise, without the stale logits).
+from the last trusted result: its bounding box (moved by the estimated frame-to-frame motion,
+never smaller than the object's remembered size, and widened by a margin, because the object
+moves), a click well inside the mask (:func:`edgesam.prompt_geometry.click_inside`), and the
+previous low-resolution logits as ``mask_input`` (moved likewise) when the model handles mask
+prompts. By default three prompts are decoded per frame -- box + click, the box alone and the
+click alone (three multimask outputs) -- and the mask kept is the one that agrees best with the
+previous mask moved by the motion (its IoU with that prediction plus the model's predicted IoU):
+a model's score alone prefers whatever is most salient, such as an occluder passing in front.
+A result is trusted unless its area jumps away from the object's recent area (an occluder cut
+it, or it leaked onto the background); then the next frame is prompted from the last trusted
+result again, moved by the motion over the frames since. When the mask vanishes the object is
+marked lost and re-acquired inside the last trusted box (moved likewise, without the stale logits).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 
 from edgesam.prompt_geometry import click_inside, mask_box
 
-__all__ = ["TrackResult", "Tracker", "interior_point", "mask_box", "translate_logits"]
+__all__ = ["TrackResult", "Tracker", "interior_point", "mask_box", "translate_logits", "translate_mask"]
 
 
 def interior_point(mask: np.ndarray) -> np.ndarray | None:
@@ -48,6 +52,23 @@ def translate_logits(logits: np.ndarray, shift: np.ndarray) -> np.ndarray:
     src = logits[..., max(0, -dy) : m_h - max(0, dy), max(0, -dx) : m_w - max(0, dx)]
     out[..., max(0, dy) : max(0, dy) + src.shape[-2], max(0, dx) : max(0, dx) + src.shape[-1]] = src
     return out
+
+
+def translate_mask(mask: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Move a ``bool [H, W]`` mask by ``shift = (dx, dy)`` pixels (rounded); uncovered pixels are False."""
+    dx, dy = (int(round(float(v))) for v in shift)
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    src = mask[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
+    return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return float(np.count_nonzero(a & b) / union) if union else 0.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +123,18 @@ class Tracker:
             object's recent area is reported but not trusted for the next prompt (occlusion,
             leaks), unless it persists for ``accept_after`` frames.
         min_area: masks with fewer pixels count as lost.
+        candidates: also decode the box alone and the click alone (its three multimask
+            outputs) besides the box + click prompt, and keep the mask with the highest
+            ``score + shape_weight * IoU(mask, previous mask moved by the motion)``. Three decoder
+            runs per frame instead of one: small beside a SAM-size encoder, about the encoder's
+            time for the tiny embedded ``edgesam-demo``. Needs the click (``use_point``); the
+            first frame and re-acquisitions decode one prompt. False: the box + click prompt only.
+        shape_weight: weight of the agreement with the motion-predicted previous mask against the
+            model's predicted IoU when choosing among the candidates (0: by score alone).
+        size_memory: the prompt box is never smaller than the object's remembered box size, an
+            average over trusted frames with this weight on the past (0: the newest mask's size
+            only). A mask that lost part of the object (a texture edge, a partial occlusion)
+            then does not shrink the next prompt, which would lose more of it.
 
     Call :meth:`update` once per frame with anything that has ``predict`` like
     :class:`~edgesam.predictor.SamPredictor` (with the frame set) or an
@@ -122,6 +155,9 @@ class Tracker:
         area_change: float = 2.0,
         accept_after: int = 5,
         min_area: int = 1,
+        candidates: bool = True,
+        shape_weight: float = 1.0,
+        size_memory: float = 0.9,
     ) -> None:
         if not box_margin >= 0:
             raise ValueError(f"box_margin must be >= 0, got {box_margin}")
@@ -131,6 +167,10 @@ class Tracker:
             raise ValueError(f"use_mask_input must be True, False or 'auto', got {use_mask_input!r}")
         if not area_change > 1:
             raise ValueError(f"area_change must be > 1, got {area_change}")
+        if not shape_weight >= 0:
+            raise ValueError(f"shape_weight must be >= 0, got {shape_weight}")
+        if not 0 <= size_memory < 1:
+            raise ValueError(f"size_memory must be in [0, 1), got {size_memory}")
         self.box_margin = float(box_margin)
         self.motion = bool(motion)
         self.motion_smoothing = float(motion_smoothing)
@@ -140,6 +180,9 @@ class Tracker:
         self.area_change = float(area_change)
         self.accept_after = int(accept_after)
         self.min_area = int(min_area)
+        self.candidates = bool(candidates)
+        self.shape_weight = float(shape_weight)
+        self.size_memory = float(size_memory)
         #: IoU of the masks decoded with and without ``mask_input`` in the ``"auto"`` check (None before).
         self.mask_input_check: float | None = None
         self.reset(point=point, box=box)
@@ -159,6 +202,7 @@ class Tracker:
         self._area: float | None = None  # the object's recent (trusted) area
         self._untrusted = 0  # consecutive frames whose area jumped
         self._velocity: np.ndarray | None = None  # (dx, dy) per stream frame, once measured
+        self._size: np.ndarray | None = None  # remembered (width, height) of the object's box
 
     def _prompt(self, size: tuple[int, int]) -> dict[str, Any]:
         anchor = self._anchor
@@ -170,9 +214,12 @@ class Tracker:
                 "box": self._box,
                 "multimask_output": self._box is None,  # a lone click is ambiguous: best of three
             }
-        gap = max(self._time - self._anchor_time, 1)
-        shift = self._velocity * gap if self.motion and self._velocity is not None else np.zeros(2, np.float32)
-        box = self._widen(anchor.box + np.tile(shift, 2), size)  # type: ignore[operator]
+        shift = self._shift()
+        box = anchor.box + np.tile(shift, 2)  # type: ignore[operator]
+        if self._size is not None:  # never smaller than the remembered size, same centre
+            centre, half = (box[:2] + box[2:]) / 2, np.maximum(box[2:] - box[:2], self._size) / 2
+            box = np.concatenate([centre - half, centre + half])
+        box = self._widen(box, size)
         if self.last is None or self.last.lost:  # re-acquire inside the last trusted box
             return {"box": box, "multimask_output": False}
         prompt: dict[str, Any] = {"box": box, "multimask_output": False}
@@ -186,6 +233,12 @@ class Tracker:
             m = anchor.low_res_logits.shape[-1]
             prompt["mask_input"] = translate_logits(anchor.low_res_logits, shift * (m / max(size)))
         return prompt
+
+    def _shift(self) -> np.ndarray:
+        """Predicted ``(dx, dy)`` of the object since the last trusted result."""
+        if not self.motion or self._velocity is None:
+            return np.zeros(2, np.float32)
+        return self._velocity * max(self._time - self._anchor_time, 1)
 
     def _widen(self, box: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         h, w = size
@@ -211,6 +264,25 @@ class Tracker:
                 return mask2, float(scores2[best2]), np.asarray(low_res2[best2 : best2 + 1], dtype=np.float32)
         return mask, float(scores[best]), np.asarray(low_res[best : best + 1], dtype=np.float32)
 
+    def _choose(self, frame: Any, prompt: dict[str, Any],
+                primary: tuple[np.ndarray, float, np.ndarray]) -> tuple[np.ndarray, float, np.ndarray]:
+        """The candidate mask agreeing best with the previous one (see ``candidates``)."""
+        anchor = self._anchor
+        if not self.candidates or anchor is None or "point_coords" not in prompt:
+            return primary  # the user's prompt, a re-acquisition (box only) or no click to vary
+        if anchor.mask.shape != primary[0].shape:
+            return primary  # the frame size changed: nothing to compare with
+        found = [primary]
+        for alternative in ({"box": prompt["box"], "multimask_output": False},
+                            {"point_coords": prompt["point_coords"], "point_labels": prompt["point_labels"],
+                             "multimask_output": True}):  # fmt: skip
+            masks, scores, low_res = frame.predict(**alternative)
+            found += [(np.asarray(masks[i], dtype=bool), float(scores[i]),
+                       np.asarray(low_res[i : i + 1], dtype=np.float32)) for i in range(len(scores))]
+        predicted = translate_mask(anchor.mask, self._shift())
+        values = [score + self.shape_weight * _iou(mask, predicted) for mask, score, _ in found]
+        return found[int(np.argmax(values))]  # ties: the box + click prompt
+
     def update(self, frame: Any) -> TrackResult:
         """Segment the object in ``frame`` (a predictor with the image set, or an encoded frame).
 
@@ -220,7 +292,8 @@ class Tracker:
         size = _frame_size(frame)
         index = getattr(frame, "index", None)
         self._time = int(index) if index is not None and int(index) > self._time else self._time + 1
-        mask, score, logits = self._decode(frame, self._prompt(size))
+        prompt = self._prompt(size)
+        mask, score, logits = self._choose(frame, prompt, self._decode(frame, prompt))
         area = int(np.count_nonzero(mask))
         lost = area < self.min_area
         box = None if lost else mask_box(mask)
@@ -245,6 +318,9 @@ class Tracker:
                 velocity = (1 - weight) * self._velocity + weight * velocity
             self._velocity = velocity.astype(np.float32)
         self._area = float(area) if self._area is None or jumped else 0.7 * self._area + 0.3 * area
+        extent = box[2:] - box[:2]  # type: ignore[index]
+        m = self.size_memory
+        self._size = extent if self._size is None or jumped else (m * self._size + (1 - m) * extent).astype(np.float32)
         self._anchor, self._anchor_time = result, self._time
         return result
 
