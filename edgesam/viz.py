@@ -92,6 +92,9 @@ def describe_model(backend: object, model: str | None) -> str:
 def caption(image: np.ndarray, text: str) -> np.ndarray:
     """``image`` with a white strip below it holding ``text`` (black, scaled to the width).
 
+    Text too long for the width at the smallest legible size is wrapped at its `` · ``
+    separators (then at spaces) onto several lines.
+
     Args:
         image: ``uint8 [H, W, 3]`` RGB.
 
@@ -102,11 +105,26 @@ def caption(image: np.ndarray, text: str) -> np.ndarray:
 
     width = image.shape[1]
     font = cv2.FONT_HERSHEY_SIMPLEX
-    scale = 0.5
-    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
-    scale = max(0.3, min(scale * (width - 8) / max(tw, 1), 0.5 * max(1.0, width / 640)))
+    (tw, _), _ = cv2.getTextSize(text, font, 0.5, 1)
+    scale = max(0.3, min(0.5 * (width - 8) / max(tw, 1), 0.5 * max(1.0, width / 640)))
     thick = max(1, round(scale * 2))
-    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
-    strip = np.full((th + base + 10, width, 3), 255, np.uint8)
-    cv2.putText(strip, text, (4, th + 5), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
+
+    def fits(line: str) -> bool:
+        return cv2.getTextSize(line, font, scale, thick)[0][0] <= width - 8
+
+    lines: list[str] = []
+    for sep in (" · ", " "):
+        lines = []
+        for part in text.split(sep):
+            if lines and fits(lines[-1] + sep + part):
+                lines[-1] += sep + part
+            else:
+                lines.append(part)
+        if all(fits(line) for line in lines):
+            break
+    (_, th), base = cv2.getTextSize(text, font, scale, thick)
+    step = th + base + 4
+    strip = np.full((step * len(lines) + 6, width, 3), 255, np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(strip, line, (4, th + 5 + i * step), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
     return np.concatenate([np.asarray(image, np.uint8), strip], axis=0)

@@ -46,6 +46,19 @@ def test_caption_names_what_made_the_image() -> None:
     assert (strip == 255).mean() > 0.7 and (strip < 80).any()  # white strip with dark text
 
 
+def test_a_long_caption_on_a_small_image_wraps_instead_of_being_cut() -> None:
+    from edgesam.viz import caption
+
+    text = "2 masks · model edgesam-demo · torch · fp32"
+    narrow = caption(np.full((96, 128, 3), 30, np.uint8), text)[96:]
+    wide = caption(np.full((96, 1024, 3), 30, np.uint8), text)[96:]
+    assert narrow.shape[0] > wide.shape[0]  # two or more lines
+    dark_columns = np.flatnonzero((narrow < 80).any(axis=(0, 2)))
+    assert dark_columns.max() < 128 - 2  # the text ends inside the image: nothing cut off
+    rows = np.flatnonzero((narrow < 80).any(axis=(1, 2)))
+    assert np.diff(rows).max() > 1  # separate lines of text
+
+
 def test_history_commit_labels_do_not_overlap() -> None:
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure

@@ -141,6 +141,19 @@ def test_everything_equals_generator(client, uploaded):
     assert [g["stability_score"] is None for g in got] == [bool(np.isnan(w["stability_score"])) for w in want]
 
 
+def test_everything_uses_the_models_thresholds_and_says_why_nothing_passed(client, uploaded):
+    image_id, _, _ = uploaded
+    r = client.post(f"/v1/images/{image_id}/everything", json={"points_per_side": 8})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["thresholds"]["pred_iou_thresh"] == 0.6 and doc["thresholds"]["stability_score_thresh"] == 0.8
+    assert "edgesam-demo's own" in doc["thresholds"]["source"]
+    sams = {"points_per_side": 8, "pred_iou_thresh": 0.88, "stability_score_thresh": 0.95}
+    doc = client.post(f"/v1/images/{image_id}/everything", json=sams).json()
+    assert doc["count"] == 0 and doc["thresholds"]["source"] == "given"
+    assert doc["no_masks_because"].startswith("0 of 192 candidates passed pred_iou_thresh=0.88")
+
+
 def test_embedding_npy(client, uploaded, reference):
     image_id, image, _ = uploaded
     r = client.get(f"/v1/images/{image_id}/embedding")

@@ -203,3 +203,8 @@ def test_click_box_undo_everything_in_chromium(server, browser, tmp_path):
     assert np.array_equal(_overlay_mask(browser), union)
     assert f"everything: {count} masks" in browser.find_element(By.ID, "status").text
     browser.save_screenshot(str(tmp_path / "everything.png"))
+    # empty threshold fields: the server uses the model's own (edgesam-demo: 0.6 / 0.8) and says so
+    for field in ("iou", "stability"):
+        browser.find_element(By.ID, field).clear()
+    _act(browser, lambda: browser.find_element(By.ID, "everything").click())
+    assert "(iou ≥ 0.6, stability ≥ 0.8)" in browser.find_element(By.ID, "status").text

@@ -25,8 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overlay", help="also write the image with every mask drawn on it (PNG/JPEG)")
     p.add_argument("--points-per-side", type=int, default=32, metavar="N", help="grid of N x N point prompts (32)")
     p.add_argument("--points-per-batch", type=int, default=64, metavar="B", help="prompts per decoder call (64)")
-    p.add_argument("--pred-iou-thresh", type=float, default=0.88, help="minimum predicted IoU (0.88)")
-    p.add_argument("--stability-score-thresh", type=float, default=0.95, help="minimum stability score (0.95)")
+    p.add_argument("--pred-iou-thresh", type=float, default=None,
+                   help="minimum predicted IoU (default: the model's: SAM's 0.88; 0.6 for edgesam-demo)")
+    p.add_argument("--stability-score-thresh", type=float, default=None,
+                   help="minimum stability score (default: the model's: SAM's 0.95; 0.8 for edgesam-demo)")
     p.add_argument("--crop-n-layers", type=int, default=0, help="extra layers of image crops (0)")
     p.add_argument("--min-mask-region-area", type=int, default=0, help="remove holes/islands smaller than this")
     p.add_argument("--coarse-to-fine", action="store_true",
@@ -116,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
     from edgesam.io import read_image, write_image
 
     report = Output(args)
+    for flag, path in (("-o", args.out), ("--overlay", args.overlay)):
+        if path is not None and Path(path).is_dir():
+            raise ValueError(f"{flag} {path} is a folder; give a file path")
     image = read_image(args.image)
     predictor = predictor_for(args)
     generator = SamAutomaticMaskGenerator(
@@ -140,8 +145,8 @@ def run(args: argparse.Namespace) -> int:
         "backend": getattr(predictor.backend, "name", None),
         "settings": {
             "points_per_side": args.points_per_side,
-            "pred_iou_thresh": args.pred_iou_thresh,
-            "stability_score_thresh": args.stability_score_thresh,
+            "pred_iou_thresh": generator.pred_iou_thresh,
+            "stability_score_thresh": generator.stability_score_thresh,
             "crop_n_layers": args.crop_n_layers,
             "min_mask_region_area": args.min_mask_region_area,
             "coarse_to_fine": bool(args.coarse_to_fine),
@@ -152,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     count = write_records_json(out, header, masks, args.output_mode)
     lines = [f"{count} masks in {seconds:.2f} s -> {out}"]
+    if generator.thresholds_source != "given":
+        lines.append(f"thresholds: pred_iou {generator.pred_iou_thresh:g}, stability {generator.stability_score_thresh:g}: "
+                     f"{generator.thresholds_source}")
     stats = getattr(generator, "last_stats", None)
     why = None
     if stats is not None and not count:
@@ -167,5 +175,8 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"overlay -> {args.overlay}")
     report.result("\n".join(lines), {"masks": count, "seconds": round(seconds, 4), "out": str(out),
                                      "overlay": args.overlay, "model": args.model, "backend": header["backend"],
-                                     "no_masks_because": why})  # fmt: skip
+                                     "no_masks_because": why,
+                                     "thresholds": {"pred_iou_thresh": generator.pred_iou_thresh,
+                                                    "stability_score_thresh": generator.stability_score_thresh,
+                                                    "source": generator.thresholds_source}})  # fmt: skip
     return 0

@@ -39,6 +39,7 @@ from edgesam.everything.lowmem import STRIP_PIXELS, measure_in_strips
 from edgesam.everything.masks import stability_from_counts
 from edgesam.everything.maskset import MaskSet, postprocess_small_regions
 from edgesam.everything.rle import coco_encode_rle, rle_to_mask, roi_to_rle
+from edgesam.everything.thresholds import default_thresholds
 from edgesam.everything.upscale import MaskUpscaler
 from edgesam.predictor.postprocess import select_masks
 from edgesam.predictor.prompts import pack_prompts
@@ -76,8 +77,11 @@ class SamAutomaticMaskGenerator:
         points_per_side: grid points along each side of the image (``points_per_side**2`` per
             crop layer 0); ``None`` when ``point_grids`` is given.
         points_per_batch: prompts decoded per decoder call.
-        pred_iou_thresh: keep masks whose predicted IoU is ``> pred_iou_thresh``.
-        stability_score_thresh: keep masks whose stability score is ``>= this``.
+        pred_iou_thresh: keep masks whose predicted IoU is ``> pred_iou_thresh``. None (default):
+            the model's default (:func:`edgesam.everything.thresholds.default_thresholds`: SAM's
+            0.88, except for models whose IoU head is calibrated lower, such as ``edgesam-demo``).
+        stability_score_thresh: keep masks whose stability score is ``>= this``. None (default):
+            the model's default, as for ``pred_iou_thresh`` (SAM's 0.95).
         stability_score_offset: logit offset of the stability score.
         box_nms_thresh: box IoU above which duplicates are removed within a crop.
         crop_n_layers: extra layers of crops (layer ``i`` tiles the image ``2**i x 2**i``).
@@ -112,8 +116,8 @@ class SamAutomaticMaskGenerator:
         *,
         points_per_side: int | None = 32,
         points_per_batch: int = 64,
-        pred_iou_thresh: float = 0.88,
-        stability_score_thresh: float = 0.95,
+        pred_iou_thresh: float | None = None,
+        stability_score_thresh: float | None = None,
         stability_score_offset: float = 1.0,
         box_nms_thresh: float = 0.7,
         crop_n_layers: int = 0,
@@ -150,8 +154,13 @@ class SamAutomaticMaskGenerator:
         self.predictor = self._as_predictor(predictor_or_model)
         self.point_grids = grids
         self.points_per_batch = int(points_per_batch)
-        self.pred_iou_thresh = float(pred_iou_thresh)
-        self.stability_score_thresh = float(stability_score_thresh)
+        defaults = default_thresholds(self.predictor.backend)
+        self.pred_iou_thresh = float(defaults.pred_iou_thresh if pred_iou_thresh is None else pred_iou_thresh)
+        self.stability_score_thresh = float(
+            defaults.stability_score_thresh if stability_score_thresh is None else stability_score_thresh)
+        #: Where the thresholds come from: the model's defaults' source, or "given" when both were passed.
+        self.thresholds_source = (
+            "given" if pred_iou_thresh is not None and stability_score_thresh is not None else defaults.source)
         self.stability_score_offset = float(stability_score_offset)
         self.box_nms_thresh = float(box_nms_thresh)
         self.crop_n_layers = int(crop_n_layers)

@@ -129,12 +129,19 @@ async def predict_masks(image_id: str, body: MasksRequest, request: Request) -> 
     return JSONResponse(doc)
 
 
-def _run_everything(engine: Engine, entry: CachedImage, body: EverythingRequest) -> list[dict[str, Any]]:
+def _run_everything(engine: Engine, entry: CachedImage, body: EverythingRequest) -> dict[str, Any]:
+    """The masks (SAM records, COCO RLE), the thresholds used, and why there are none when so."""
     from edgesam.everything import SamAutomaticMaskGenerator
 
     image = decode_image(entry.data, max_pixels=engine.max_pixels)
     generator = SamAutomaticMaskGenerator(engine.predictor(entry, image), output_mode="coco_rle", **body.model_dump())
-    return json_safe(generator.generate(image))
+    records = json_safe(generator.generate(image))
+    stats = generator.last_stats
+    return {"count": len(records), "masks": records,
+            "thresholds": {"pred_iou_thresh": generator.pred_iou_thresh,
+                           "stability_score_thresh": generator.stability_score_thresh,
+                           "source": generator.thresholds_source},
+            "no_masks_because": stats.explain() if stats is not None and not records else None}
 
 
 @router.post("/images/{image_id}/everything", summary="Segment everything (SAM-style records, COCO RLE)")
@@ -143,11 +150,11 @@ async def everything(image_id: str, request: Request, body: EverythingRequest | 
     entry = _entry(engine, image_id)
     body = body or EverythingRequest()
     start = time.perf_counter()
-    records = await asyncio.wrap_future(engine.submit_encode_job(lambda: _run_everything(engine, entry, body)))
+    result = await asyncio.wrap_future(engine.submit_encode_job(lambda: _run_everything(engine, entry, body)))
     seconds = time.perf_counter() - start
     request.app.state.metrics.everything_seconds.observe(seconds)
-    return JSONResponse({"image_id": entry.image_id, "size": list(entry.original_size), "count": len(records),
-                         "masks": records, "everything_ms": round(seconds * 1e3, 3)})
+    return JSONResponse({"image_id": entry.image_id, "size": list(entry.original_size), **result,
+                         "everything_ms": round(seconds * 1e3, 3)})
 
 
 @router.get("/images/{image_id}/embedding", summary="The image embedding as a .npy file (float32 [1, C, h, w])")

@@ -83,8 +83,9 @@ class EverythingRequest(BaseModel):
 
     points_per_side: int = Field(default=32, ge=1, le=64)
     points_per_batch: int = Field(default=64, ge=1, le=256)
-    pred_iou_thresh: float = Field(default=0.88, ge=0.0, le=1.0, allow_inf_nan=False)
-    stability_score_thresh: float = Field(default=0.95, ge=0.0, le=1.0, allow_inf_nan=False)
+    #: None: the model's default (SAM's 0.88 / 0.95; edgesam-demo's own 0.6 / 0.8).
+    pred_iou_thresh: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    stability_score_thresh: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     stability_score_offset: float = Field(default=1.0, ge=0.0, le=100.0, allow_inf_nan=False)
     box_nms_thresh: float = Field(default=0.7, ge=0.0, le=1.0, allow_inf_nan=False)
     crop_n_layers: int = Field(default=0, ge=0, le=2)

@@ -199,9 +199,9 @@
     state.kept.push(Object.assign({ rle: c.rle, score: c.score }, rle.bbox(mask, state.height, state.width)));
     clear(); showAnnotations();
   }
-  function number(id, fallback) {
+  function optionalNumber(id) {  // empty: null, the server picks the model's default
     const v = parseFloat($(id).value);
-    return Number.isFinite(v) ? Math.max(0, Math.min(1, v)) : fallback;
+    return Number.isFinite(v) ? Math.max(0, Math.min(1, v)) : null;
   }
   async function everything() {
     const pps = Math.max(1, Math.min(64, parseInt($("pps").value, 10) || 16));
@@ -209,13 +209,15 @@
     const t0 = performance.now();
     try {
       const doc = await api(`/v1/images/${state.imageId}/everything`, { method: "POST",
-        body: JSON.stringify({ points_per_side: pps, pred_iou_thresh: number("iou", 0.88),
-          stability_score_thresh: number("stability", 0.95) }), headers: { "Content-Type": "application/json" } });
+        body: JSON.stringify({ points_per_side: pps, pred_iou_thresh: optionalNumber("iou"),
+          stability_score_thresh: optionalNumber("stability") }), headers: { "Content-Type": "application/json" } });
       state.prompts = []; state.candidates = []; state.chosen = -1; state.seq++;
       state.everything = doc.masks;
       state.timings.everything_ms = performance.now() - t0;
       redraw(); showCandidates(); showLatency(); updateButtons();
-      setStatus(`everything: ${doc.count} masks` + (doc.count ? "" : " (try lower iou / stability thresholds)"), "ready");
+      const t = doc.thresholds;
+      setStatus(`everything: ${doc.count} masks (iou ≥ ${t.pred_iou_thresh}, stability ≥ ${t.stability_score_thresh})` +
+        (doc.count ? "" : `: ${doc.no_masks_because}; try lower thresholds`), "ready");
     } catch (err) { setStatus(String(err.message || err), "error"); }
   }
   function save(blob, name) {
