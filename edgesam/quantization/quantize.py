@@ -327,7 +327,8 @@ def _pick_recipe(runs: list[_Run], held: CalibrationSet, reference: Any, min_iou
                  "mask_iou_mean": best[2].mask_iou_mean, "embedding_cosine_mean": best[2].embedding_cosine_mean}  # fmt: skip
         if best[2].passed and len(runs) > 1:
             candidate, _ = run.engine.candidate(folder, best[3])
-            entry["speed"] = compare_speed(reference, candidate, label=run.engine.reference_label(), rounds=3).to_dict()
+            entry["speed"] = compare_speed(reference, candidate, label=run.engine.reference_label(), rounds=3,
+                                           min_seconds=0.25).to_dict()
             say(f"      {entry['speed']['candidate_ms']:.0f} ms vs fp32 {entry['speed']['reference_ms']:.0f} ms")
         tried.append(entry)
         results.append((best, entry))
@@ -352,7 +353,7 @@ def _layer_search(run: _Run, held: CalibrationSet, reference: Any, min_iou: floa
 
     def timer(folder: Path, precision: str) -> float:
         candidate, _ = run.engine.candidate(folder, precision)
-        return compare_speed(reference, candidate, label="", rounds=2).candidate_ms
+        return compare_speed(reference, candidate, label="", rounds=2, min_seconds=0.25).candidate_ms
 
     probe, _ = fewest_float_layers(
         ranking, run.build, lambda f, p: _gate(run, f, p, held, reference, min_iou, seed),

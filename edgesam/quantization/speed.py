@@ -1,8 +1,11 @@
 """Is the INT8 bundle faster than its fp32 original on the same backend? Measured, side by side.
 
 Both encoders run round-robin on the same input (so background load hits them alike), after
-warm-up; the verdict compares medians with a margin, because a quantized bundle that is
-not measurably faster is not worth its accuracy cost.
+warm-up, for at least a number of rounds and at least :data:`MIN_SECONDS` of timed calls (a
+model that encodes in a few milliseconds gets hundreds of rounds, not five: the verdict on a
+tiny model flipped between runs with five); the verdict compares the median of the per-round
+ratios with a margin, because a quantized bundle that is not measurably faster is not worth its
+accuracy cost.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FASTER_MARGIN", "SpeedReport", "compare_speed", "time_encoders"]
+__all__ = ["FASTER_MARGIN", "MIN_SECONDS", "SpeedReport", "compare_speed", "time_encoders"]
 
 FASTER_MARGIN = 0.05  # "measurably faster": the INT8 median at least 5% below the fp32 median
+MIN_SECONDS = 1.0  # timed encoder time per model, at least (small models: more rounds)
+MAX_ROUNDS = 400
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class SpeedReport:
         """One line: the two latencies and the verdict."""
         verdict = "faster" if self.faster else "NOT measurably faster"
         load = f", load {self.load:.1f} on {self.cpus} CPU(s)" if self.load is not None else ""
+        if self.load is not None and self.load > self.cpus:
+            load += " (busier than its CPUs: the verdict may not repeat; measure on a quiet machine)"
         return (f"encoder {self.candidate_ms:.1f} ms vs fp32 {self.reference_ms:.1f} ms ({self.reference}): "
                 f"{self.speedup:.2f}x, {verdict}{load}")  # fmt: skip
 
@@ -63,19 +70,25 @@ def _load() -> float | None:
         return None
 
 
-def time_encoders(encoders: dict[str, Any], image_size: int, *, rounds: int = 5, warmup: int = 1) -> dict[str, list[float]]:
+def time_encoders(encoders: dict[str, Any], image_size: int, *, rounds: int = 5, warmup: int = 1,
+                  min_seconds: float = 0.0, max_rounds: int = MAX_ROUNDS) -> dict[str, list[float]]:
     """Milliseconds per ``encode`` call of each backend, timed round-robin on one random input.
 
     Args:
         encoders: name -> backend with ``encode(float32 [1, 3, S, S])``.
         image_size: ``S``.
+        rounds: at least this many rounds (one call of each backend per round).
+        min_seconds: and at least until every backend has run this long in total (at most
+            ``max_rounds`` rounds).
     """
     x = np.random.default_rng(0).standard_normal((1, 3, image_size, image_size)).astype(np.float32)
     for backend in encoders.values():
         for _ in range(warmup):
             backend.encode(x)
     times: dict[str, list[float]] = {name: [] for name in encoders}
-    for _ in range(max(1, rounds)):
+    done = 0
+    while done < max(1, rounds) or (done < max_rounds and min(sum(t) for t in times.values()) < min_seconds * 1e3):
+        done += 1
         for name, backend in encoders.items():
             start = time.perf_counter()
             backend.encode(x)
@@ -83,10 +96,17 @@ def time_encoders(encoders: dict[str, Any], image_size: int, *, rounds: int = 5,
     return times
 
 
-def compare_speed(reference: Any, candidate: Any, *, label: str, rounds: int = 5, margin: float = FASTER_MARGIN) -> SpeedReport:
-    """Time ``candidate`` against ``reference`` (both backends of the same image size)."""
-    times = time_encoders({"ref": reference, "cand": candidate}, int(reference.image_size), rounds=rounds)
-    ref_ms, cand_ms = float(np.median(times["ref"])), float(np.median(times["cand"]))
-    return SpeedReport(reference=label, reference_ms=ref_ms, candidate_ms=cand_ms, speedup=ref_ms / max(cand_ms, 1e-9),
-                       faster=bool(cand_ms <= (1.0 - margin) * ref_ms), margin=margin, rounds=max(1, rounds),
+def compare_speed(reference: Any, candidate: Any, *, label: str, rounds: int = 5, margin: float = FASTER_MARGIN,
+                  min_seconds: float = MIN_SECONDS) -> SpeedReport:
+    """Time ``candidate`` against ``reference`` (both backends of the same image size).
+
+    ``speedup`` is the median of the per-round ratios (robust to load that drifts during the run);
+    ``rounds`` at least, more until each model ran ``min_seconds`` in total (fast models).
+    """
+    times = time_encoders({"ref": reference, "cand": candidate}, int(reference.image_size), rounds=rounds,
+                          min_seconds=min_seconds)
+    ref, cand = np.array(times["ref"]), np.array(times["cand"])
+    ratio = float(np.median(cand / np.maximum(ref, 1e-9)))
+    return SpeedReport(reference=label, reference_ms=float(np.median(ref)), candidate_ms=float(np.median(cand)),
+                       speedup=1.0 / max(ratio, 1e-9), faster=bool(ratio <= 1.0 - margin), margin=margin, rounds=len(ref),
                        load=_load(), cpus=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)  # fmt: skip
