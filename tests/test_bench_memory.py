@@ -73,21 +73,22 @@ def test_memory_mode_validation() -> None:
 
 
 def test_onnxruntime_memory_modes_are_applied_to_the_sessions(bundle: Path) -> None:
-    got = {}
+    sessions, answers = {}, {}
     for mode in MEMORY_MODES:
         backend = OnnxRuntimeBackend(bundle, intra_op_threads=1, memory=mode)
         assert backend.memory == mode and mode in repr(backend)
-        for session in (backend._encoder, backend._decoder):  # read back from the live sessions
-            options = session.get_session_options()
-            got[mode] = (options.enable_cpu_mem_arena, options.enable_mem_pattern)
+        for role, session in (("encoder", backend._encoder), ("decoder", backend._decoder)):
+            options = session.get_session_options()  # read back from the live sessions
+            sessions[mode, role] = (options.enable_cpu_mem_arena, options.enable_mem_pattern)
         predictor = SamPredictor(backend)
         predictor.set_image(_image(1))
-        got[mode] += (predictor.predict(point_coords=np.array([[40, 30]]), point_labels=np.array([1]))[1],)
-    assert got["default"][:2] == (True, False)
-    assert got["runtime"][:2] == (True, True)
-    assert got["low"][:2] == (False, False)
+        answers[mode] = predictor.predict(point_coords=np.array([[40, 30]]), point_labels=np.array([1]))[1]
+    # (arena, memory pattern)
+    assert sessions["default", "encoder"] == sessions["default", "decoder"] == (True, False)
+    assert sessions["runtime", "encoder"] == sessions["runtime", "decoder"] == (True, True)
+    assert sessions["low", "encoder"] == (False, True) and sessions["low", "decoder"] == (False, False)
     for mode in MEMORY_MODES:  # the allocator settings never change the answer
-        np.testing.assert_allclose(got[mode][2], got["runtime"][2], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(answers[mode], answers["runtime"], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="memory must be one of"):
         OnnxRuntimeBackend(bundle, memory="small")
 

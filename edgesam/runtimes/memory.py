@@ -10,10 +10,12 @@ Every bundle backend takes ``memory=`` (keyword-only), one of :data:`MEMORY_MODE
     intermediate buffers after each run (``CompiledModel.release_memory``) and decodes in the
     same chunks.
 ``"low"``
-    Smallest footprint between runs: ONNX Runtime without arena or memory pattern (decoder
-    batches in the same chunks), OpenVINO releasing the encoder's buffers, and freed C heap
-    memory handed back to the system after every encoder run. Costs latency (the pages are
-    faulted in again on every run); for machines where RAM, not time, is the limit.
+    Smallest footprint between runs: ONNX Runtime without arena (the encoder's activations in
+    one pre-planned block per run, which costs less time than allocating them tensor by tensor;
+    the decoder's tensor by tensor, in the same chunks), OpenVINO releasing the encoder's
+    buffers, and freed C heap memory handed back to the system after every encoder run. Costs
+    latency (the pages are faulted in again on every run); for machines where RAM, not time, is
+    the limit.
 ``"runtime"``
     The runtimes' own defaults (ONNX Runtime's arena and memory pattern keep their high-water
     mark): what edgesam did before memory modes existed; for comparison.
@@ -25,7 +27,7 @@ of a click, so no mode uses it; chunks of 8 prompts cost no measurable time. No 
 brought the encoder's steady state under 400 MB at 1024 px without such a cost (extend
 strategy, initial chunk, shared environment arena: 445-477 MB): ONNX Runtime's allocators hold
 3-5x the live set of a graph whose tensors vary in size (``benchmarks/ort_arena_growth.py``), and
-handing that memory back after every run costs 25-44% of the encoder's time. Figures: the
+handing that memory back after every run costs 20-25% of the encoder's time. Figures: the
 README's "Memory" section.
 
 numpy/ctypes only.
