@@ -11,14 +11,28 @@ from typing import Any, Sequence
 
 from .results import BenchConfig
 
-__all__ = ["RAN_KEY", "flag_kinds", "format_ms", "precision_word", "ran_label", "settings_label",
-           "short_labels"]
+__all__ = ["RAN_KEY", "flag_kinds", "format_ms", "metric_title", "precision_word", "ran_label",
+           "settings_label", "short_labels"]
 
 #: The ``BenchConfig.extra`` key holding the precision the backend reports it ran in.
 RAN_KEY = "runs"
 _WORDS = {"f32": "fp32", "float32": "fp32", "fp32": "fp32", "f16": "fp16", "float16": "fp16",
           "fp16": "fp16", "half": "fp16", "bf16": "bf16", "bfloat16": "bf16", "i8": "int8",
           "u8": "int8", "int8": "int8"}
+
+
+_TITLES = {"encoder": "image embedding, model time only",
+           "first_mask": "set_image + 1 click: what a user waits for",
+           "decode_point": "1 click, 3 masks", "decode_box": "1 box, 1 mask",
+           "decode_box16": "16 boxes in one decoder call", "cold_start": "new process to first mask"}
+
+
+def metric_title(name: str) -> str:
+    """A panel title for a timing metric: its name and what it times, e.g. ``everything_8pps:
+    segment everything, 8 points per side``; unknown names unchanged."""
+    if name.startswith("everything_") and name.endswith("pps"):
+        return f"{name}: segment everything, {name[len('everything_'):-3]} points per side"
+    return f"{name}: {_TITLES[name]}" if name in _TITLES else name
 
 
 def precision_word(text: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .consistency import row_flags
-from .labels import flag_kinds, format_ms, precision_word, short_labels
+from .labels import flag_kinds, format_ms, metric_title, precision_word, short_labels
 from .results import BenchConfig, ResultRow
 from .timing import TimingStats
 
@@ -27,6 +27,7 @@ _INSTALL_HINT = ("the benchmark report needs matplotlib for its PNG plots: "
                  "pip install 'edgesam[bench]' (or pip install matplotlib), "
                  "or call write_report(..., plots=False)")
 _WIDTH_IN = 9.0
+_LOG_SPREAD = 20.0  # history panels whose slowest and fastest points differ more than this use a log scale
 
 
 def require_matplotlib() -> Any:
@@ -125,7 +126,7 @@ def latency_figure(rows: Sequence[ResultRow], *, title: str) -> Any:
                         textcoords="offset points", va="center", ha="left", fontsize=8)
         # room right of the longest bar for its value label
         ax.set_xlim(0, max(p + u for p, u in zip(p50, upper)) * (1.45 if any(marked) else 1.3) or 1.0)
-        ax.set_title(metric, loc="left", fontsize=10)
+        ax.set_title(metric_title(metric), loc="left", fontsize=10)
         ax.set_xlabel("latency p50 (ms), whisker to p90", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     handles = [Patch(facecolor=c, label=p) for p, c in colors.items()]
@@ -172,8 +173,8 @@ def history_figure(rows: Sequence[ResultRow], *, title: str) -> Any:
     one panel per metric.
 
     `rows` is one device's full history. A top axis marks when each git commit was first
-    measured; flagged runs are drawn as hollow points. The legend sits below the panels in
-    as many columns as fit. Returns None if nothing to draw.
+    measured; flagged runs are drawn as hollow points; a panel whose values span more than
+    `_LOG_SPREAD` x has a log scale. The legend sits below the panels in as many columns as fit. Returns None if nothing to draw.
     """
     require_matplotlib()
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -206,9 +207,14 @@ def history_figure(rows: Sequence[ResultRow], *, title: str) -> Any:
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel("p50 (ms)")
-        ax.set_title(metric, loc="left", fontsize=10)
+        values = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+        if values and max(values) > _LOG_SPREAD * min(values):  # else the fast configurations lie on the axis
+            ax.set_yscale("log")
+            ax.set_ylabel("p50 (ms, log scale)")
+        else:
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("p50 (ms)")
+        ax.set_title(metric_title(metric), loc="left", fontsize=10)
         ax.grid(alpha=0.3)
     start, end = ordered[0].when, ordered[-1].when
     if (end - start).total_seconds() < 3600:  # one run: show a day, not matplotlib's 4 years
