@@ -27,6 +27,7 @@ _INSTALL_HINT = ("the benchmark report needs matplotlib for its PNG plots: "
                  "pip install 'edgesam[bench]' (or pip install matplotlib), "
                  "or call write_report(..., plots=False)")
 _WIDTH_IN = 9.0
+_LINE_STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
 _LOG_SPREAD = 20.0  # history panels whose slowest and fastest points differ more than this use a log scale
 
 
@@ -70,12 +71,12 @@ def _flag_note(rows: Sequence[ResultRow]) -> str | None:
 def _fitted_legend(fig: Any, handles: Sequence[Any], labels: Sequence[str]) -> Any:
     """A legend below the panels with as many columns as fit the figure's width (at least one)."""
     renderer = fig.canvas.get_renderer()
-    for ncols in range(min(3, len(handles)), 0, -1):
+    for ncols in range(min(3, len(handles)), 1, -1):
         legend = fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncols=ncols)
-        if ncols == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width * 0.97:
+        if legend.get_window_extent(renderer).width <= fig.bbox.width * 0.97:
             return legend
         legend.remove()
-    return None  # unreachable: ncols == 1 always returns
+    return fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncols=1)
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -192,17 +193,20 @@ def history_figure(rows: Sequence[ResultRow], *, title: str) -> Any:
     fig = _new_figure(1.8 + 2.6 * len(metrics) + 0.25 * len(configs))
     axes = fig.subplots(len(metrics), 1, squeeze=False, sharex=True)[:, 0]
     for ax, metric in zip(axes, metrics):
-        for key in configs:
+        for index, key in enumerate(configs):
             points = [r for r in ordered
                       if r.config.key() == key and isinstance(r.metrics.get(metric), TimingStats)]
             if not points:
                 continue
             xs = [r.when for r in points]
             ys = [r.metrics[metric].p50_ms for r in points]  # type: ignore[union-attr]
-            (line,) = ax.plot(xs, ys, marker="o", markersize=4, label=labels[key])
+            # tab10 repeats after ten lines: each further ten get another marker and dash
+            style = _LINE_STYLES[(index // 10) % len(_LINE_STYLES)]
+            (line,) = ax.plot(xs, ys, marker=style[0], linestyle=style[1], markersize=4, label=labels[key],
+                              color=f"C{index % 10}")
             hollow = [(x, y) for x, y, r in zip(xs, ys, points) if id(r) in flagged]
             if hollow:
-                ax.plot([p[0] for p in hollow], [p[1] for p in hollow], linestyle="none", marker="o",
+                ax.plot([p[0] for p in hollow], [p[1] for p in hollow], linestyle="none", marker=style[0],
                         markersize=6, markerfacecolor="white", markeredgecolor=line.get_color(), zorder=3)
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
