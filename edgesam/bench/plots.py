@@ -175,7 +175,8 @@ def history_figure(rows: Sequence[ResultRow], *, title: str) -> Any:
 
     `rows` is one device's full history. A top axis marks when each git commit was first
     measured; flagged runs are drawn as hollow points; a panel whose values span more than
-    `_LOG_SPREAD` x has a log scale. The legend sits below the panels in as many columns as fit. Returns None if nothing to draw.
+    `_LOG_SPREAD` x has a log scale. The legend sits below the panels in as many columns as
+    fit. Returns None if nothing to draw.
     """
     require_matplotlib()
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter

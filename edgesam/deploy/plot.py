@@ -3,8 +3,9 @@
 Candidates often sit close together (two INT8 backends at about the same speed and fidelity),
 so labels are placed with the renderer: each label takes the first of a ring of positions
 around its own point (near ones first, then farther ones joined to the point by a leader line)
-whose text box overlaps no other point, no label already placed and not the legend, stays
-inside the axes and, without a leader line, is nearer its own point than any other. Matplotlib is imported lazily; pyplot's global state is not touched.
+whose text box overlaps no point, no label already placed and not the legend, stays inside the
+axes and, without a leader line, is nearer its own point than any other (when none is free, the
+position with the least overlap). Matplotlib is imported lazily; pyplot is not used.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def _place(ax: Any, renderer: Any, points: Sequence[tuple[float, float, str, flo
     frame = ax.get_window_extent(renderer)
     placed: list[Any] = []
     for i, (x, y, text, radius) in enumerate(points):
-        best: tuple[float, tuple[float, float, str, str, bool]] | None = None
-        for option in label_candidates(radius):
+        options = label_candidates(radius)
+        best: tuple[float, tuple[float, float, str, str, bool]] = (math.inf, options[0])
+        for option in options:
             dx, dy, ha, va, leader = option
             probe = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, fontsize=8)
             probe.get_window_extent(renderer)  # positions the text
@@ -88,11 +90,10 @@ def _place(ax: Any, renderer: Any, points: Sequence[tuple[float, float, str, flo
                     + _overlap(box, markers[i]) * 10.0 + sum(_overlap(box, p) for p in placed + obstacles)
                     + _outside(box, frame) * 5.0
                     + (0.0 if leader or not _ambiguous(box, centres[i], centres) else 1000.0))
-            if best is None or cost < best[0]:
+            if cost < best[0]:
                 best = (cost, option)
             if cost == 0.0:
                 break
-        assert best is not None
         dx, dy, ha, va, leader = best[1]
         arrow = {"arrowstyle": "-", "color": "0.45", "linewidth": 0.7, "shrinkA": 1.0,
                  "shrinkB": radius + 1.0} if leader else None
