@@ -280,11 +280,15 @@ def test_report_markdown_and_pngs(tmp_path: Path, fingerprint: dict) -> None:
     assert md == tmp_path / "report" / "README.md"
     text = md.read_text()
     assert f"## {dev}" in text
-    onnx_line = next(line for line in text.splitlines() if line.startswith("| onnxruntime"))
-    assert "90.0 ms (-10.0%)" in onnx_line and "bbbbbbb" in onnx_line
-    assert "0.9980 (+0.0%)" in onnx_line and "2.50x" in onnx_line
+    # main table first, then the details table: one line each per configuration
+    onnx_line, onnx_details = [line for line in text.splitlines() if line.startswith("| onnxruntime")]
+    assert "90.0 ms (-10.0%)" in onnx_line and "0.9980 (+0.0%)" in onnx_line
+    assert "bbbbbbb" in onnx_details and "encoder 2.50x" in onnx_details and "peak_rss_mb 322" in onnx_details
+    assert "provider=cpu" in onnx_details and "provider=cpu" not in onnx_line
     ov_line = next(line for line in text.splitlines() if line.startswith("| openvino"))
     assert "80.0 ms |" in ov_line and "%" not in ov_line  # first run: nothing to compare
+    head = text.splitlines()[text.splitlines().index(onnx_line) - 2]
+    assert head == "| backend | precision | what ran | model | encoder | emb. cosine |"  # no all-empty columns
     pngs = paths[1:]
     assert {p.name for p in pngs} == {f"{dev}-latency.png", f"{dev}-history.png"}
     for png in pngs:

@@ -231,7 +231,7 @@ def test_missing_backend_is_skipped_with_its_reason_in_the_report(run, tmp_path:
     paths = write_report(results_dir, tmp_path / "report", plots=False)
     text = paths[0].read_text()
     assert "Not measured on" in text and "edgesam[tensorrt]" in text
-    assert "| torch | fp32 | vit_t | 256 |" in text
+    assert "| torch | fp32 | fp32 | vit_t 256px" in text  # backend, precision, what ran, model
 
 
 def test_bench_report_command_writes_markdown_and_plots(run, tmp_path: Path) -> None:
@@ -263,8 +263,8 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     mask = read_image(out / "mask.png")[..., 0] > 127
     assert 0 < mask.sum() < mask.size / 2  # one object, not the background
     report = (out / "report" / "README.md").read_text()
-    assert "| torch | fp32 | edgesam_demo | 128 |" in report
-    assert "| onnxruntime | int8 | edgesam_demo |" in report and "Not measured on" in report
+    assert "| torch | fp32 | fp32 | edgesam_demo 128px" in report
+    assert "| onnxruntime | int8 | int8" in report and "Not measured on" in report
     assert len(list((out / "report").glob("*.png"))) == 2
     rows = load_rows(out / "results")
     assert {(r.config.backend, r.config.precision) for r in rows} >= {

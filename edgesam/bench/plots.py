@@ -1,8 +1,10 @@
 """PNG charts of benchmark results (matplotlib, imported lazily, Agg canvas only).
 
-`plot_latency` draws the latest median latency of each configuration (bars, whisker to p90),
-one panel per timing metric; `plot_history` draws each configuration's median latency over
-time, one panel per timing metric. Neither touches pyplot's global state.
+`latency_figure` draws the latest median latency of each configuration (bars, whisker to p90),
+one panel per timing metric; `history_figure` draws each configuration's median latency over
+time, one panel per timing metric; `plot_latency` / `plot_history` save them as PNG. Rows
+whose figures are inconsistent (`consistency.row_flags`) are drawn hatched (bars) or hollow
+(history points), with a legend entry naming why. Neither touches pyplot's global state.
 """
 
 from __future__ import annotations
@@ -11,14 +13,22 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Sequence
 
+from .consistency import row_flags
+from .labels import flag_kinds, format_ms, metric_title, precision_word, short_labels
 from .results import BenchConfig, ResultRow
 from .timing import TimingStats
 
-__all__ = ["require_matplotlib", "short_labels", "plot_latency", "plot_history"]
+__all__ = ["FLAG_HATCH", "history_figure", "latency_figure", "plot_history", "plot_latency",
+           "require_matplotlib", "short_labels"]
 
+#: Hatch of a flagged row's bar in the latency chart.
+FLAG_HATCH = "///"
 _INSTALL_HINT = ("the benchmark report needs matplotlib for its PNG plots: "
                  "pip install 'edgesam[bench]' (or pip install matplotlib), "
                  "or call write_report(..., plots=False)")
+_WIDTH_IN = 9.0
+_LINE_STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
+_LOG_SPREAD = 20.0  # history panels whose slowest and fastest points differ more than this use a log scale
 
 
 def require_matplotlib() -> Any:
@@ -31,17 +41,13 @@ def require_matplotlib() -> Any:
     return matplotlib
 
 
-def short_labels(configs: Sequence[BenchConfig]) -> dict[tuple[Any, ...], str]:
-    """Label each config by backend, precision and only the other fields that differ."""
-    fields: list[tuple[str, Any]] = [
-        ("arch", lambda c: c.arch),
-        ("image_size", lambda c: f"{c.image_size}px"),
-        ("threads", lambda c: None if c.threads is None else f"{c.threads}t"),
-        ("extra", lambda c: " ".join(f"{k}={v}" for k, v in sorted(c.extra.items())) or None),
-        ("quick", lambda c: "(quick)" if c.quick else None),
-    ]
-    varying = [getter for _, getter in fields if len({getter(c) for c in configs}) > 1]
-    return {c.key(): " ".join([c.backend, c.precision] + [e for e in (g(c) for g in varying) if e]) for c in configs}
+def _new_figure(height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(_WIDTH_IN, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _timing_metrics(rows: Sequence[ResultRow]) -> list[str]:
@@ -52,18 +58,42 @@ def _precision_colors(rows: Sequence[ResultRow]) -> dict[str, Any]:
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
-    precisions = sorted({r.config.precision for r in rows})
+    precisions = sorted({precision_word(r.config.precision) for r in rows})
     return {p: cmap(i % 10) for i, p in enumerate(precisions)}
 
 
-def plot_latency(rows: Sequence[ResultRow], path: Path, *, title: str) -> Path | None:
-    """Bar chart of the given (latest) rows' p50 latency per configuration.
+def _flag_note(rows: Sequence[ResultRow]) -> str | None:
+    """``flagged: figures inconsistent (load)`` for the legend, None when no row is flagged."""
+    kinds = list(dict.fromkeys(k for r in rows for k in flag_kinds(row_flags(r))))
+    return f"flagged: figures inconsistent ({', '.join(kinds)})" if kinds else None
 
-    One horizontal panel per timing metric; whiskers reach p90; colour = precision.
-    Returns `path`, or None when no row has a timing metric (nothing written).
+
+def _fitted_legend(fig: Any, handles: Sequence[Any], labels: Sequence[str]) -> Any:
+    """A legend below the panels with as many columns as fit the figure's width (at least one)."""
+    renderer = fig.canvas.get_renderer()
+    for ncols in range(min(3, len(handles)), 1, -1):
+        legend = fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncols=ncols)
+        if legend.get_window_extent(renderer).width <= fig.bbox.width * 0.97:
+            return legend
+        legend.remove()
+    return fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncols=1)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # bbox "tight" grows the canvas to whatever is drawn: nothing can be cut off at the edges
+    fig.savefig(path, format="png", dpi=100, bbox_inches="tight", pad_inches=0.15)
+    return path
+
+
+def latency_figure(rows: Sequence[ResultRow], *, title: str) -> Any:
+    """Bar chart (a matplotlib ``Figure``) of the given (latest) rows' p50 latency per configuration.
+
+    One horizontal panel per timing metric; whiskers reach p90; colour = precision; flagged
+    rows hatched (`FLAG_HATCH`) and their value labelled "(flagged)". Legend below the panels.
+    Returns None when no row has a timing metric.
     """
     require_matplotlib()
-    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     metrics = _timing_metrics(rows)
@@ -71,9 +101,9 @@ def plot_latency(rows: Sequence[ResultRow], path: Path, *, title: str) -> Path |
         return None
     labels = short_labels([r.config for r in rows])
     colors = _precision_colors(rows)
-    heights = [max(1, sum(isinstance(r.metrics.get(m), TimingStats) for r in rows))
-               for m in metrics]
-    fig = Figure(figsize=(9, 1.2 + sum(0.45 * h + 0.9 for h in heights)), layout="constrained")
+    flagged = {r.config.key() for r in rows if row_flags(r)}
+    heights = [max(1, sum(isinstance(r.metrics.get(m), TimingStats) for r in rows)) for m in metrics]
+    fig = _new_figure(1.6 + sum(0.4 * h + 0.9 for h in heights))
     axes = fig.subplots(len(metrics), 1, squeeze=False,
                         gridspec_kw={"height_ratios": [h + 2 for h in heights]})[:, 0]
     for ax, metric in zip(axes, metrics):
@@ -83,23 +113,36 @@ def plot_latency(rows: Sequence[ResultRow], path: Path, *, title: str) -> Path |
         ypos = list(range(len(entries)))
         p50 = [s.p50_ms for s in stats]  # type: ignore[union-attr]
         upper = [max(0.0, s.p90_ms - s.p50_ms) for s in stats]  # type: ignore[union-attr]
-        ax.barh(ypos, p50, xerr=[[0.0] * len(p50), upper], capsize=3,
-                color=[colors[r.config.precision] for r in entries])
-        ax.set_yticks(ypos, [labels[r.config.key()] for r in entries])
+        marked = [r.config.key() in flagged for r in entries]
+        bars = ax.barh(ypos, p50, xerr=[[0.0] * len(p50), upper], capsize=3,
+                       color=[colors[precision_word(r.config.precision)] for r in entries])
+        for bar, flag in zip(bars, marked):
+            if flag:
+                bar.set_hatch(FLAG_HATCH)
+                bar.set_edgecolor("0.2")
+        ax.set_yticks(ypos, [labels[r.config.key()] for r in entries], fontsize=9)
         ax.invert_yaxis()
-        for y, value, up in zip(ypos, p50, upper):
-            ax.annotate(f"{value:.3g} ms", (value + up, y), xytext=(6, 0),
+        for y, value, up, flag in zip(ypos, p50, upper, marked):
+            ax.annotate(format_ms(value) + (" (flagged)" if flag else ""), (value + up, y), xytext=(6, 0),
                         textcoords="offset points", va="center", ha="left", fontsize=8)
-        ax.set_xlim(0, max(p + u for p, u in zip(p50, upper)) * 1.25 or 1.0)
-        ax.set_title(metric, loc="left", fontsize=10)
-        ax.set_xlabel("latency p50 (ms), whisker to p90")
+        # room right of the longest bar for its value label
+        ax.set_xlim(0, max(p + u for p, u in zip(p50, upper)) * (1.45 if any(marked) else 1.3) or 1.0)
+        ax.set_title(metric_title(metric), loc="left", fontsize=10)
+        ax.set_xlabel("latency p50 (ms), whisker to p90", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    handles = [Patch(color=c, label=p) for p, c in colors.items()]
-    axes[0].legend(handles=handles, title="precision", loc="lower right", fontsize=8)
+    handles = [Patch(facecolor=c, label=p) for p, c in colors.items()]
+    note = _flag_note(rows)
+    if note:
+        handles.append(Patch(facecolor="white", edgecolor="0.2", hatch=FLAG_HATCH, label=note))
+    _fitted_legend(fig, handles, [h.get_label() for h in handles])
     fig.suptitle(title, fontsize=11)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=100)
-    return path
+    return fig
+
+
+def plot_latency(rows: Sequence[ResultRow], path: Path, *, title: str) -> Path | None:
+    """`latency_figure` saved as PNG at `path`; None when no row has a timing metric (nothing written)."""
+    fig = latency_figure(rows, title=title)
+    return None if fig is None else _save(fig, path)
 
 
 def _commit_axis(ax: Any, ordered: Sequence[ResultRow], max_ticks: int = 12) -> None:
@@ -126,15 +169,18 @@ def _commit_axis(ax: Any, ordered: Sequence[ResultRow], max_ticks: int = 12) -> 
     top.set_xlabel("commit", fontsize=8)
 
 
-def plot_history(rows: Sequence[ResultRow], path: Path, *, title: str) -> Path | None:
-    """Line chart of p50 latency over time, one line per configuration, panel per metric.
+def history_figure(rows: Sequence[ResultRow], *, title: str) -> Any:
+    """Line chart (a matplotlib ``Figure``) of p50 latency over time, one line per configuration,
+    one panel per metric.
 
     `rows` is one device's full history. A top axis marks when each git commit was first
-    measured. Returns `path`, or None if nothing to draw.
+    measured; flagged runs are drawn as hollow points; a panel whose values span more than
+    `_LOG_SPREAD` x has a log scale. The legend sits below the panels in as many columns as
+    fit. Returns None if nothing to draw.
     """
     require_matplotlib()
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     metrics = _timing_metrics(rows)
     if not metrics:
@@ -144,32 +190,54 @@ def plot_history(rows: Sequence[ResultRow], path: Path, *, title: str) -> Path |
     for row in ordered:
         configs.setdefault(row.config.key(), row.config)
     labels = short_labels(list(configs.values()))
-    fig = Figure(figsize=(9, 1.5 + 3.2 * len(metrics) + 0.2 * len(configs)), layout="constrained")
+    flagged = {id(r) for r in ordered if row_flags(r)}
+    fig = _new_figure(1.8 + 2.6 * len(metrics) + 0.25 * len(configs))
     axes = fig.subplots(len(metrics), 1, squeeze=False, sharex=True)[:, 0]
     for ax, metric in zip(axes, metrics):
-        for key in configs:
-            points = [(r.when, r.metrics[metric], r.commit) for r in ordered
+        for index, key in enumerate(configs):
+            points = [r for r in ordered
                       if r.config.key() == key and isinstance(r.metrics.get(metric), TimingStats)]
             if not points:
                 continue
-            xs = [p[0] for p in points]
-            ys = [p[1].p50_ms for p in points]  # type: ignore[union-attr]
-            ax.plot(xs, ys, marker="o", markersize=4, label=labels[key])
+            xs = [r.when for r in points]
+            ys = [r.metrics[metric].p50_ms for r in points]  # type: ignore[union-attr]
+            # tab10 repeats after ten lines: each further ten get another marker and dash
+            style = _LINE_STYLES[(index // 10) % len(_LINE_STYLES)]
+            (line,) = ax.plot(xs, ys, marker=style[0], linestyle=style[1], markersize=4, label=labels[key],
+                              color=f"C{index % 10}")
+            hollow = [(x, y) for x, y, r in zip(xs, ys, points) if id(r) in flagged]
+            if hollow:
+                ax.plot([p[0] for p in hollow], [p[1] for p in hollow], linestyle="none", marker=style[0],
+                        markersize=6, markerfacecolor="white", markeredgecolor=line.get_color(), zorder=3)
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel("p50 (ms)")
-        ax.set_title(metric, loc="left", fontsize=10)
+        values = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+        if values and max(values) > _LOG_SPREAD * min(values):  # else the fast configurations lie on the axis
+            ax.set_yscale("log")
+            ax.set_ylabel("p50 (ms, log scale)")
+        else:
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("p50 (ms)")
+        ax.set_title(metric_title(metric), loc="left", fontsize=10)
         ax.grid(alpha=0.3)
     start, end = ordered[0].when, ordered[-1].when
     if (end - start).total_seconds() < 3600:  # one run: show a day, not matplotlib's 4 years
         axes[0].set_xlim(start - timedelta(hours=12), end + timedelta(hours=12))
     _commit_axis(axes[0], ordered)
+    handles, names = axes[0].get_legend_handles_labels()
+    note = _flag_note(ordered)
+    if note:
+        handles.append(Line2D([], [], linestyle="none", marker="o", markersize=6, markerfacecolor="white",
+                              markeredgecolor="0.3"))
+        names.append("hollow point: " + note)
     # Below the panels, so long configuration labels never squeeze the plots' time axes.
-    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="outside lower center",
-               ncols=1 if len(configs) > 6 else 2)
+    _fitted_legend(fig, handles, names)
     fig.suptitle(title, fontsize=11)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=100)
-    return path
+    return fig
+
+
+def plot_history(rows: Sequence[ResultRow], path: Path, *, title: str) -> Path | None:
+    """`history_figure` saved as PNG at `path`; None if nothing to draw."""
+    fig = history_figure(rows, title=title)
+    return None if fig is None else _save(fig, path)

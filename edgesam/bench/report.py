@@ -13,19 +13,28 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .consistency import flag_lines, row_flags
+from .labels import RAN_KEY, flag_kinds, format_ms, ran_label
 from .plots import plot_history, plot_latency, require_matplotlib
 from .results import Metric, ResultRow, load_rows, utc_now_iso
 from .skips import load_skips, open_skips
 from .timing import TimingStats
 
-__all__ = ["device_markdown", "latest_pairs", "metric_value", "percent_change", "skipped_markdown",
+__all__ = ["MAIN_COLUMNS", "device_markdown", "latest_pairs", "metric_value", "percent_change", "skipped_markdown",
            "summary_markdown", "write_report"]
 
 _HEADER = ("Timings are medians (p50) of in-process runs after warm-up. Each row is the latest run of a configuration; "
            "the percentage in brackets is the change against its previous run (negative = lower, i.e. faster for "
-           "latencies). *speedup* = baseline p50 / this p50. Rows marked INCONSISTENT have figures that cannot all "
-           "be true (first mask below the encoder, p50 too unstable, load above the usable CPUs): rerun them on a "
-           "quiet machine.")
+           "latencies). *what ran* is the precision the backend reports it computed in (INT8 graphs keep some "
+           "operations in float). Fidelity (mask IoU, embedding cosine) is against torch fp32. Rows marked "
+           "INCONSISTENT have figures that cannot all be true (first mask below the encoder, p50 too unstable, load "
+           "above the usable CPUs): rerun them on a quiet machine. Each device's second table holds every other "
+           "figure; *speed-up* = baseline p50 / this p50.")
+#: Main-table figure columns of `device_markdown` (plus "everything" after the first four timings).
+_MAIN_TIMES = (("encoder", "encoder"), ("first_mask", "first mask"), ("decode_point", "1 point"),
+               ("decode_box16", "16 boxes"), ("cold_start", "cold start"))
+_MAIN_FIDELITY = (("mask_iou_mean", "mask IoU"), ("embedding_cosine", "emb. cosine"))
+MAIN_COLUMNS = ("backend", "precision", "what ran", "model", "encoder", "first mask", "1 point", "16 boxes",
+                "everything", "cold start", "steady RSS MB", "mask IoU", "emb. cosine", "flags")
 _SUMMARY_TIMES = (("encoder", "encoder"), ("first_mask", "first mask"), ("decode_point", "1 point"),
                   ("decode_box", "1 box"), ("decode_box16", "16 boxes"))
 
@@ -89,44 +98,102 @@ def _device_summary(fp: Mapping[str, Any]) -> str:
     return " · ".join(_esc(p) for p in parts)
 
 
-def _cell_value(value: Metric | None, old: Metric | None) -> str:
-    """``"298 ms (-5.6%)"``: p50 or scalar, plus change vs the previous run when known."""
+def _cell_value(value: Metric | None, old: Metric | None, *, fidelity: bool = False) -> str:
+    """``"298 ms (-5.6%)"``: p50 or scalar, plus change vs the previous run when known.
+
+    Fidelity figures always show four decimals (``1.0000``, ``0.9924``); whole numbers
+    (operator counts) show none."""
     if value is None:
         return ""
     is_time = isinstance(value, TimingStats)
-    text = _fmt(metric_value(value)) + (" ms" if is_time else "")
+    number = metric_value(value)
+    text = format_ms(number) if is_time else f"{number:.4f}" if fidelity else \
+        f"{number:.0f}" if float(number).is_integer() else _fmt(number)
     pct = None if old is None or isinstance(old, TimingStats) != is_time else \
         percent_change(metric_value(value), metric_value(old))
     return text if pct is None else f"{text} ({pct:+.1f}%)"
 
 
-def device_markdown(device_id: str, rows: Sequence[ResultRow], images: Sequence[str] = ()) -> str:
-    """Markdown section for one device: summary line, results table, image links.
+def _model_cell(config: Any) -> str:
+    return " ".join([config.arch, f"{config.image_size}px"] + ([f"{config.threads}t"] if config.threads else [])
+                    + (["(quick)"] if config.quick else []))
 
-    One table row per configuration (its latest run). Timing cells show p50 in ms, scalar
-    cells the value; both followed by the change in percent vs the configuration's previous
-    run, e.g. ``298 ms (-5.6%)``.
+
+def _everything_name(metrics: Mapping[str, Any]) -> str | None:
+    return next((n for n in metrics if n.startswith("everything_") and isinstance(metrics[n], TimingStats)), None)
+
+
+def _main_columns(pairs: Sequence[tuple[ResultRow, ResultRow | None]]) -> list[tuple[str, Any]]:
+    """(header, row -> (kind, name)) of the main table's figure columns; kind picks metrics or fidelity."""
+    everything = sorted({n for latest, _ in pairs for n in [_everything_name(latest.metrics)] if n})
+    head = "everything" + (f" ({everything[0].removeprefix('everything_')})" if len(everything) == 1 else "")
+    cols: list[tuple[str, Any]] = [(label, ("metrics", name)) for name, label in _MAIN_TIMES[:4]]
+    cols.append((head, lambda r: ("metrics", _everything_name(r.metrics))))
+    cols += [(label, ("metrics", name)) for name, label in _MAIN_TIMES[4:]]
+    cols.append(("steady RSS MB", ("metrics", "steady_rss_mb")))
+    cols += [(label, ("fidelity", name)) for name, label in _MAIN_FIDELITY]
+    return cols
+
+
+def _detail_cell(names: Sequence[str], latest: Mapping[str, Any], prev: Mapping[str, Any] | None,
+                 fidelity: bool = False) -> str:
+    return "; ".join(f"{n} {_cell_value(latest[n], prev.get(n) if prev else None, fidelity=fidelity)}"
+                     for n in names if n in latest)
+
+
+def device_markdown(device_id: str, rows: Sequence[ResultRow], images: Sequence[str] = ()) -> str:
+    """Markdown section for one device: summary line, main table, flagged rows, details table, images.
+
+    One row per configuration (its latest run) in each table. The main table holds what a
+    reader compares (`MAIN_COLUMNS`): p50 latencies, steady RSS, fidelity and the
+    consistency flags; the details table every other figure of the row, its speed-ups, settings,
+    baseline, commit and date. Figures are followed by the change in percent vs the
+    configuration's previous run, e.g. ``298 ms (-5.6%)``. Every figure stays in the JSONL.
     """
     pairs = latest_pairs(rows)
-    names: tuple[list[str], list[str], list[str]] = ([], [], [])  # metric, fidelity, speedup: first seen first
-    for latest, _ in pairs:
-        for found, source in zip(names, (latest.metrics, latest.fidelity, latest.speedup)):
-            found += [n for n in source if n not in found]
-    metrics, fidelity, speedup = names
-    head = (["backend", "precision", "arch", "size", "threads", "notes"] + metrics
-            + [f"fidelity: {n}" for n in fidelity] + [f"speedup: {n}" for n in speedup]
-            + ["baseline", "commit", "date"])
-    out = [f"## {device_id}", "", _device_summary(max(rows, key=lambda r: r.when).device), "", *_table(head)]
+    columns = _main_columns(pairs)
+    table: list[list[Any]] = []
+    shown: list[set[str]] = []
     for latest, prev in pairs:
         c, flags = latest.config, row_flags(latest)
-        notes = [f"{k}={v}" for k, v in sorted(c.extra.items())] + (["quick"] if c.quick else []) \
-            + ([f"INCONSISTENT, not a result ({'; '.join(flags)})"] if flags else [])
-        cells = [c.backend, c.precision, c.arch, c.image_size, "" if c.threads is None else c.threads, " ".join(notes)]
-        cells += [_cell_value(latest.metrics.get(n), prev.metrics.get(n) if prev else None) for n in metrics]
-        cells += [_cell_value(latest.fidelity.get(n), prev.fidelity.get(n) if prev else None) for n in fidelity]
-        cells += ["" if latest.speedup.get(n) is None else f"{latest.speedup[n]:.2f}x" for n in speedup]
-        out.append(_line(cells + [latest.baseline or "", (latest.commit or "")[:7],
-                                  latest.timestamp[:16].replace("T", " ")]))
+        cells: list[Any] = [c.backend, c.precision, ran_label(c), _model_cell(c)]
+        used: set[str] = set()
+        for _, pick in columns:  # _ is the header: "everything (8pps)" when every row ran the same grid
+            kind, name = pick(latest) if callable(pick) else pick
+            source, before = (latest.metrics, prev.metrics if prev else None) if kind == "metrics" else \
+                (latest.fidelity, prev.fidelity if prev else None)
+            used |= {f"{kind}:{name}"} if name else set()
+            text = "" if not name else _cell_value(source.get(name), before.get(name) if before else None,
+                                                   fidelity=kind == "fidelity")
+            if callable(pick) and text and "(" not in _ and name:  # "everything" of mixed grids: say which
+                text += f" ({name.removeprefix('everything_')})"
+            cells.append(text)
+        shown.append(used)
+        table.append(cells + ["INCONSISTENT: " + ", ".join(flag_kinds(flags)) if flags else ""])
+    head = ["backend", "precision", "what ran", "model"] + [h for h, _ in columns] + ["flags"]
+    keep = [i for i in range(len(head)) if i < 4 or any(row[i] for row in table)]  # no all-empty columns
+    out = [f"## {device_id}", "", _device_summary(max(rows, key=lambda r: r.when).device), "",
+           *_table([head[i] for i in keep]), *[_line([row[i] for i in keep]) for row in table]]
+    flagged = [(latest, row_flags(latest)) for latest, _ in pairs if row_flags(latest)]
+    if flagged:
+        out += ["", *[f"- {r.config.backend} {ran_label(r.config)} {_model_cell(r.config)}: "
+                      f"INCONSISTENT, not a result ({'; '.join(_esc(f) for f in flags)})" for r, flags in flagged]]
+    out += ["", "Details (every other figure; all of them are in the JSONL):", "",
+            *_table(["backend", "precision", "model", "settings", "other timings", "other figures",
+                     "other fidelity", "speed-up vs baseline", "baseline", "commit", "date"])]
+    for (latest, prev), used in zip(pairs, shown):
+        c = latest.config
+        timings = [n for n, v in latest.metrics.items() if isinstance(v, TimingStats) and f"metrics:{n}" not in used]
+        scalars = [n for n, v in latest.metrics.items()
+                   if not isinstance(v, TimingStats) and f"metrics:{n}" not in used]
+        fidelity = [n for n in latest.fidelity if f"fidelity:{n}" not in used]
+        extras = " ".join(f"{k}={v}" for k, v in sorted(c.extra.items()) if k != RAN_KEY)
+        out.append(_line([c.backend, c.precision, _model_cell(c), extras,
+                          _detail_cell(timings, latest.metrics, prev.metrics if prev else None),
+                          _detail_cell(scalars, latest.metrics, prev.metrics if prev else None),
+                          _detail_cell(fidelity, latest.fidelity, prev.fidelity if prev else None, True),
+                          "; ".join(f"{n} {v:.2f}x" for n, v in latest.speedup.items() if v is not None),
+                          latest.baseline or "", (latest.commit or "")[:7], latest.timestamp[:16].replace("T", " ")]))
     out.append("")
     for image in images:
         out += [f"![{Path(image).stem}]({image})", ""]

@@ -83,31 +83,12 @@ def write_deploy_report(folder: Path, record: Mapping[str, Any], results: Sequen
 
 
 def write_plot(folder: Path, results: Sequence[CandidateResult], min_mask_iou: float) -> Path | None:
-    """``deploy.png``: first-mask latency vs mean mask IoU, the chosen point marked (None without matplotlib)."""
+    """``deploy.png``: first-mask latency vs mean mask IoU, the chosen point marked, every point
+    labelled beside itself (see `edgesam.deploy.plot`); None without matplotlib."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError:
         return None
-    measured = [r for r in results if r.p50() is not None and r.mask_iou is not None]
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    # labels of points at about the same fidelity alternate above and below, so neighbours do not overlap
-    for i, r in enumerate(sorted(measured, key=lambda r: (round(r.mask_iou or 0.0, 3), r.p50() or 0.0))):
-        chosen = r.status == "chosen"
-        ax.scatter([r.p50()], [r.mask_iou], s=160 if chosen else 40, marker="*" if chosen else "o",
-                   color="tab:red" if chosen else ("tab:blue" if r.status == "passed" else "tab:gray"), zorder=3)
-        ax.annotate(r.name + (" (chosen)" if chosen else ""), (r.p50(), r.mask_iou), fontsize=8,
-                    xytext=(4, 4 if i % 2 == 0 else -11), textcoords="offset points")  # fmt: skip
-    ax.axhline(min_mask_iou, color="tab:green", linestyle="--", linewidth=1, label=f"min mask IoU {min_mask_iou}")
-    ax.set_xlabel(f"{SPEED_METRIC} p50 (ms)")
-    ax.set_ylabel("mask IoU mean vs fp32 torch")
-    ax.set_title("edgesam deploy: latency vs fidelity")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path = folder / PLOT_FILE
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    from edgesam.deploy.plot import save_deploy_plot
+
+    return save_deploy_plot(folder / PLOT_FILE, results, min_mask_iou)
