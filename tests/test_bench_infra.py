@@ -216,6 +216,17 @@ def test_jsonl_round_trip(tmp_path: Path, fingerprint: dict) -> None:
     assert load_rows(tmp_path / "results" / "nested", device_id="other") == []
 
 
+def test_other_benchmarks_logs_beside_the_device_files_are_skipped(tmp_path: Path, fingerprint: dict) -> None:
+    (path,) = append_rows(tmp_path, [_row(fingerprint)])
+    (tmp_path / "distill.jsonl").write_text('{"kind": "meta", "benchmark": "distill_cache_format"}\n')
+    (tmp_path / "serve_load.jsonl").write_text('{"time": "2026-11-30T00:56:07+0000", "threads": 1}\n')
+    assert [r.device_id for r in load_rows(tmp_path)] == [device_id(fingerprint)]
+    with path.open("a") as fh:  # a damaged line in a bench file is still an error naming it
+        fh.write('{"device_id": "x"}\n')
+    with pytest.raises(ValueError, match=re.escape(f"{path}:2: not a valid result row")):
+        load_rows(tmp_path)
+
+
 def test_non_finite_values_become_null(tmp_path: Path, fingerprint: dict) -> None:
     row = _row(fingerprint)
     row.fidelity["mask_iou"] = float("nan")
@@ -244,7 +255,7 @@ def test_bad_rows_are_rejected(tmp_path: Path, fingerprint: dict) -> None:
     row.metrics["bad"] = "fast"  # type: ignore[assignment]
     with pytest.raises(TypeError, match="bad"):
         append_rows(tmp_path, [row])
-    (tmp_path / "x.jsonl").write_text('{"not": "a row"}\n')
+    (tmp_path / "x.jsonl").write_text('{"device_id": "x", "not": "a row"}\n')  # a bench file (device_id) that is damaged
     with pytest.raises(ValueError, match=r"x\.jsonl:1"):
         load_rows(tmp_path)
 

@@ -259,10 +259,20 @@ def append_rows(results_dir: str | Path,
     return written
 
 
+def _looks_like_a_row(line: str) -> bool:
+    """Whether the first line of a ``*.jsonl`` is a bench row (has ``device_id``), not another log."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return True  # a damaged bench file: let the row parser name the line
+    return not isinstance(record, dict) or "device_id" in record
+
+
 def load_rows(results_dir: str | Path, *, device_id: str | None = None) -> list[ResultRow]:
     """Read every ``*.jsonl`` in `results_dir` (or only `device_id`'s), oldest first.
 
-    A missing folder gives ``[]``. Blank lines are skipped.
+    A missing folder gives ``[]``. Blank lines are skipped, and so are files whose first record
+    is not a bench row (no ``device_id``: other benchmarks' logs kept in the same folder).
 
     Raises:
         ResultsDirError: `results_dir` exists but is not a readable folder.
@@ -276,10 +286,14 @@ def load_rows(results_dir: str | Path, *, device_id: str | None = None) -> list[
     paths = [root / f"{device_id}.jsonl"] if device_id else sorted(root.glob("*.jsonl"))
     rows: list[ResultRow] = []
     for path in (p for p in paths if p.exists()):
+        first = True
         with path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
+                if first and not device_id and not _looks_like_a_row(line):
+                    break  # another benchmark's log beside the device files (distill.jsonl, serve_load.jsonl)
+                first = False
                 try:
                     rows.append(ResultRow.from_dict(json.loads(line)))
                 except (ValueError, KeyError, TypeError) as exc:
