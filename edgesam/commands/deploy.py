@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 
+from .common import check_bundle_out
 from .grammar import Output, add_json, add_model, add_out, add_quiet, add_threads
 
 
@@ -45,7 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--results-dir", help="bench history folder (default as for `edgesam bench`)")
     p.add_argument("--no-history", action="store_true", help="do not append rows to the bench history")
     p.add_argument("--work-dir", help="cache of exported bundles (default $EDGESAM_HOME/bench)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing bundle folder (or an empty folder); nothing else is replaced")
     add_quiet(p, help="print only the candidate table and the result")
     add_json(p, help="print the result (bundle, choice, history files) as JSON on stdout")
     p.set_defaults(func=run)
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from edgesam.deploy import DeployError, deploy
     from edgesam.fidelity import GATE_MIN_IOU
 
+    check_bundle_out(args.out, overwrite=args.overwrite)
     min_iou = GATE_MIN_IOU if args.min_iou is None else float(args.min_iou)
     if not 0.0 < min_iou <= 1.0:
         raise ValueError(f"--min-iou must lie in (0, 1], got {min_iou}")
