@@ -84,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from edgesam.commands.grammar import finish
 
+    command = "bench report" if args.command == "bench-report" else args.command
     with warnings.catch_warnings(), contextlib.ExitStack() as stack:
-        warnings.showwarning = _one_line_warnings(args.command)
+        warnings.showwarning = _one_line_warnings(command)
         if getattr(args, "_json_result", False) and getattr(args, "json", False):
             args._result_stream = sys.stdout  # Output.result writes the JSON here
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
@@ -99,11 +100,11 @@ def _run(args: argparse.Namespace) -> int:
                 if not is_torch_missing(exc):
                     raise
                 model = getattr(args, "model", None)
-                what = f"model {model}" if model else f"edgesam {args.command}"
+                what = f"model {model}" if model else f"edgesam {command}"
                 raise torch_missing_error(what, exc) from exc
         except (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
                 PermissionError, ImportError, RuntimeError) as exc:
-            print(f"edgesam {args.command}: error: {exc}", file=sys.stderr)
+            print(f"edgesam {command}: error: {exc}", file=sys.stderr)
             return 2
 
 

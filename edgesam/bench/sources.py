@@ -143,7 +143,7 @@ def prepare_source(*, bundle: str | os.PathLike[str] | None = None,
     """
     given = [x for x in (bundle, checkpoint, arch) if x is not None]
     if len(given) != 1:
-        raise ValueError("give exactly one of --bundle, --checkpoint, --arch")
+        raise ValueError("give exactly one of bundle=, checkpoint=, arch=")
     work = Path(work_dir) if work_dir is not None else default_work_dir()
     if bundle is not None:
         from edgesam.export import load_bundle

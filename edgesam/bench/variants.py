@@ -158,7 +158,7 @@ Rule = Callable[[str, DeviceProbe, bool], "Variant | str"]
 
 def _torch_variant(precision: str, probe: DeviceProbe, has_weights: bool) -> Variant | str:
     if not has_weights:
-        return "a bundle holds no torch weights; give --checkpoint or --arch to measure torch"
+        return "a bundle holds no torch weights; give a checkpoint as MODEL (or --arch) to measure torch"
     if precision == "fp32":
         return Variant("torch", "fp32", "torch", {}, {"device": "cpu"})
     if precision == "bf16":

@@ -76,3 +76,25 @@ def check_image_out(path: str, option: str, *, mask: bool = False, example: str 
     if not suffix or not cv2.haveImageWriter(f"x{suffix}"):
         raise ValueError(f"{option} {path}: OpenCV cannot write {suffix or 'a file without an extension'} images "
                          "(use .png or .jpg)")
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this run created that are still empty (deepest first), and their
+    empty sub-folders."""
+    for folder in folders:
+        if folder.is_dir():
+            for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                if not any(sub.iterdir()):
+                    sub.rmdir()
+            if not any(folder.iterdir()):
+                folder.rmdir()

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--heldout must be >= 1, got {args.heldout}")
     results_dir = None if args.no_history else (args.results_dir or default_results_dir())
     report = Output(args)
-    shown = print if not args.json else (lambda m: print(m, file=sys.stderr))
+    shown = (lambda m: print(m, file=sys.stderr if args.json else report.stdout, flush=True))
     quiet_log = (lambda m: shown(m) if "\n" in m or m.startswith("chose") else None)
 
     def _terminate(signum: int, frame: object) -> None:  # SIGTERM cleans up like Ctrl-C
@@ -83,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:  # not the main thread: leave signals alone
         previous = None
     try:
-        result = deploy(
-            args.model, args.out, calib=args.calib, min_mask_iou=min_iou, backends=_names(args.backends), candidates=_names(args.candidates),
-            budget_min=args.budget_min, max_rss_mb=args.max_rss_mb, threads=args.threads, heldout=args.heldout,
-            quick=args.quick, work_dir=args.work_dir, results_dir=results_dir, overwrite=args.overwrite,
-            log=quiet_log if args.quiet else shown, show_progress=not args.quiet and sys.stderr.isatty(),
-        )  # fmt: skip
+        with report.chatter():  # ONNX Runtime's calibration prints: on stderr with --json, none with -q
+            result = deploy(
+                args.model, args.out, calib=args.calib, min_mask_iou=min_iou, backends=_names(args.backends),
+                candidates=_names(args.candidates), budget_min=args.budget_min, max_rss_mb=args.max_rss_mb,
+                threads=args.threads, heldout=args.heldout, quick=args.quick, work_dir=args.work_dir,
+                results_dir=results_dir, overwrite=args.overwrite, log=quiet_log if args.quiet else shown,
+                show_progress=not args.quiet and sys.stderr.isatty(),
+            )  # fmt: skip
     except DeployError as exc:
         print(f"edgesam deploy: {exc}", file=sys.stderr)
         return 1

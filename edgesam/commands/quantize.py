@@ -66,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--exclude {pattern!r} is not a regular expression ({exc})") from None
     report = Output(args)
     try:
-        result = quantize_bundle(
-            args.model, args.out, backend=args.backend, calib_dir=args.calib, recipe=args.recipe,
-            min_mask_iou=min_iou, gate=not args.no_gate, search=not (args.no_search or args.no_gate),
-            overwrite=args.overwrite, seed=args.seed, log=None if args.quiet else report.info,
-            require_faster=not args.allow_slow, exclude_patterns=tuple(args.exclude),
-        )  # fmt: skip
+        with report.chatter():  # ONNX Runtime's calibration prints: never on stdout with --json
+            result = quantize_bundle(
+                args.model, args.out, backend=args.backend, calib_dir=args.calib, recipe=args.recipe,
+                min_mask_iou=min_iou, gate=not args.no_gate, search=not (args.no_search or args.no_gate),
+                overwrite=args.overwrite, seed=args.seed, log=None if args.quiet else report.info,
+                require_faster=not args.allow_slow, exclude_patterns=tuple(args.exclude),
+            )  # fmt: skip
     except AccuracyGateError as exc:
         print(f"edgesam quantize: {exc}", file=sys.stderr)
         print("no bundle was written", file=sys.stderr)
