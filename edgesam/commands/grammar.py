@@ -44,7 +44,8 @@ class Grammar:
         model: ``"required"``, ``"optional"`` or ``""`` (the command reads no model).
         model_default: the model used when an optional MODEL is left out.
         model_note: what MODEL must be for this command, where it is narrower than usual.
-        out: ``"required"``, ``"optional"`` or ``""``; out_note: what is written.
+        out: ``"required"``, ``"optional"`` or ``""``; out_note: what is written; out_when: the table's
+            word for an output required only sometimes (e.g. ``"required for a video"``).
         options: the common options taken (``--backend``, ``--threads``, ``-q/--quiet``, ``--json``).
         deprecated: old spelling -> new one.
     """
@@ -54,6 +55,7 @@ class Grammar:
     model_note: str = ""
     out: str = ""
     out_note: str = ""
+    out_when: str = ""
     options: list[str] = field(default_factory=list)
     deprecated: dict[str, str] = field(default_factory=dict)
 
@@ -149,14 +151,15 @@ def add_model(parser: argparse.ArgumentParser, *, required: bool, default: str |
 
 
 def add_out(parser: argparse.ArgumentParser, *, required: bool, help: str, legacy: tuple[str, ...] = (),
-            default: str | None = None, metavar: str = "OUT") -> None:  # fmt: skip
-    """``-o/--out OUT`` (``required`` is enforced by :func:`finish`, so old spellings still parse)."""
+            default: str | None = None, metavar: str = "OUT", when: str = "") -> None:  # fmt: skip
+    """``-o/--out OUT`` (``required`` is enforced by :func:`finish`, so old spellings still parse;
+    ``when``: for an optional OUT the command requires in some cases, those cases, shown in the table)."""
     parser.add_argument("-o", "--out", default=default, metavar=metavar, help=help)
     parser.set_defaults(_default_out=default)
     for option in legacy:
         legacy_option(parser, option, dest="out", new="-o/--out")
     g = grammar_of(parser)
-    g.out, g.out_note = ("required" if required else "optional"), help
+    g.out, g.out_note, g.out_when = ("required" if required else "optional"), help, when
     if required:
         parser.set_defaults(_out_required=True)
 
@@ -403,7 +406,7 @@ def grammar_table(parser: argparse.ArgumentParser) -> str:
         model = {"required": "required", "optional": f"optional{default}", "": "—"}[g.model]
         if g.model and g.model_note:
             model += f": {g.model_note}"
-        out = {"required": "required", "optional": "optional", "": "—"}[g.out]
+        out = g.out_when or {"required": "required", "optional": "optional", "": "—"}[g.out]
         if g.out:
             out += f": {g.out_note}"
         options = ", ".join(f"`{o}`" for o in g.options) or "—"

@@ -23,8 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("video", help="video file, camera index (0, 1, ...), or a ROS bag / MCAP file / ROS 2 bag folder")
     p.add_argument("--point", type=parse_point, metavar="X,Y", help="click on the object in the first frame")
     p.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="box around the object in the first frame")
-    add_out(p, required=False, help="required for a video or camera: MP4 video (mp4v codec); for a bag: .mcap "
-            "file or ROS 2 bag folder (a bag needs -o or --foxglove)")
+    add_out(p, required=False, when="required for a video or camera", help="MP4 video (mp4v codec); for a bag: "
+            ".mcap file or ROS 2 bag folder (optional with --foxglove)")
     p.add_argument("--every-frame", action="store_true",
                    help="encode every frame (offline); default: read at the video's frame rate like a live "
                         "camera and drop frames the encoder cannot keep up with")  # fmt: skip
