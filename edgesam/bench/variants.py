@@ -7,7 +7,7 @@ machine becomes a `Skipped` with a reason that ends up in the report; an unknown
 precision name is a ``ValueError``.
 
 Precision rules:
-  * fp32: every backend (torch needs torch weights, i.e. not ``--bundle`` alone).
+  * fp32: every backend (torch needs torch weights, i.e. not a bundle alone).
   * int8: onnxruntime, openvino, tensorrt, each on a bundle quantized for it.
   * fp16: OpenVINO on a GPU device (torch only on a CUDA GPU). TensorRT fp16 needs an FP16-typed
     bundle (``edgesam export --precision fp16``; strongly typed builds on 10.x and 11.x), which
@@ -235,7 +235,7 @@ def plan_variants(
     Args:
         backends: registry names, in the order to measure (validated).
         precisions: precision names (validated).
-        has_torch_weights: whether a torch model is at hand (False for ``--bundle`` alone).
+        has_torch_weights: whether a torch model is at hand (False for a bundle alone).
         isa: CPU feature flags from the device fingerprint (for bf16).
         availability: `edgesam.runtimes.available_backends()` result (computed if None).
         probe: device facts (default: probed here, with `isa`).
