@@ -8,7 +8,7 @@ TORCH_INSTALL = "pip install torch==2.13.0 safetensors"
 
 
 def torch_installed() -> bool:
-    """Whether ``torch`` and ``safetensors`` (what loading a checkpoint needs) can be imported, without importing them."""
+    """Whether ``torch`` and ``safetensors`` (what loading a checkpoint needs) can be imported; imports neither."""
     from importlib.util import find_spec
 
     try:

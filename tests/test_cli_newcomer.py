@@ -168,7 +168,8 @@ def test_warnings_are_one_clean_line(demo, tmp_path: Path, capsys) -> None:
 
 def test_quantize_json_stdout_is_only_json_and_quiet_is_quiet(demo, tmp_path: Path, capsys) -> None:
     bundle, _ = demo
-    argv = ["quantize", str(bundle), "--backend", "onnxruntime", "--recipe", "ort-int8-entropy", "--no-gate", "--allow-slow"]
+    argv = ["quantize", str(bundle), "--backend", "onnxruntime", "--recipe", "ort-int8-entropy", "--no-gate",
+            "--allow-slow"]
     proc = subprocess.run([sys.executable, "-m", "edgesam", *argv, "-o", str(tmp_path / "a"), "--json"],
                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr

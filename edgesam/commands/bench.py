@@ -40,7 +40,8 @@ def default_report_dir(results_dir: Path) -> Path:
 
 
 def add_source_arguments(p: argparse.ArgumentParser) -> None:
-    """``[MODEL] | --arch NAME`` (+ ``--image-size``, ``--work-dir``); the old ``--bundle``/``--checkpoint`` still parse."""
+    """``[MODEL] | --arch NAME`` (+ ``--image-size``, ``--work-dir``); the old ``--bundle``/``--checkpoint``
+    still parse."""
     add_model(p, required=False, backend=False, runtime_options=False,
               note="model name, checkpoint file or fp32 bundle folder (a bundle: no torch baseline); "
                    "or --arch NAME instead")  # fmt: skip

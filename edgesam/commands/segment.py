@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if args.overlay:
         drawn = overlay(image, masks[best], points=coords, labels=labels, boxes=box)
         made_by = describe_model(predictor.backend, args.model)
-        write_image(args.overlay, caption(drawn, f"mask {best + 1} of {len(scores)}, score {scores[best]:.3f} · {made_by}"))
+        label = f"mask {best + 1} of {len(scores)}, score {scores[best]:.3f} · {made_by}"
+        write_image(args.overlay, caption(drawn, label))
     text = f"mask {best + 1} of {len(scores)}: score {scores[best]:.3f}, area {int(masks[best].sum())} px -> {args.out}"
     if args.overlay:
         text += f"\noverlay -> {args.overlay}"

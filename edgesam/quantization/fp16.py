@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from edgesam.bundle.format import METADATA_FILE, load_bundle, check_replaceable, publish_folder, write_metadata
+from edgesam.bundle.format import METADATA_FILE, check_replaceable, load_bundle, publish_folder, write_metadata
 from edgesam.export.fp16 import FP32_OPS, convert_onnx_fp16
 from edgesam.quantization.accuracy import DEFAULT_MIN_IOU, AccuracyGateError, compare_predictors
 from edgesam.quantization.calibration import CalibrationSet

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from edgesam.bundle.format import METADATA_FILE, Bundle, BundleError, load_bundle, check_replaceable, publish_folder, write_metadata
+from edgesam.bundle.format import (
+    METADATA_FILE, Bundle, BundleError, check_replaceable, load_bundle, publish_folder, write_metadata,
+)  # fmt: skip
 from edgesam.quantization.accuracy import DEFAULT_MIN_IOU, AccuracyGateError, AccuracyReport, compare_predictors
 from edgesam.quantization.calibration import CalibrationSet
 from edgesam.quantization.engines import GraphJob, QuantEngine, make_engine
