@@ -14,6 +14,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     import cv2
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     data = np.fromfile(str(path), dtype=np.uint8)

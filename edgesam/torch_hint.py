@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["TORCH_INSTALL", "is_torch_missing", "torch_missing_error"]
+__all__ = ["TORCH_INSTALL", "is_torch_missing", "torch_installed", "torch_missing_error"]
 
 TORCH_INSTALL = "pip install torch==2.13.0 safetensors"
+
+
+def torch_installed() -> bool:
+    """Whether ``torch`` and ``safetensors`` (what loading a checkpoint needs) can be imported; imports neither."""
+    from importlib.util import find_spec
+
+    try:
+        return all(find_spec(name) is not None for name in ("torch", "safetensors"))
+    except (ImportError, ValueError):  # a finder that refuses the name
+        return False
 
 
 def is_torch_missing(exc: BaseException) -> bool:

@@ -133,7 +133,7 @@ def test_zoo_offline_error_says_where_to_put_the_file(tmp_path: Path, monkeypatc
         resolve("mobile_sam", download=False)
     assert str(tmp_path / "checkpoints" / "mobile_sam.pt") in str(info.value)
     assert ZOO["mobile_sam"].url in str(info.value)
-    assert "--checkpoint PATH" in str(info.value) and "load_model(PATH)" in str(info.value)  # CLI and Python
+    assert "as MODEL on the command line" in str(info.value) and "load_model(PATH)" in str(info.value)  # CLI and Python
     cached = tmp_path / "checkpoints" / "mobile_sam.pt"
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"x")

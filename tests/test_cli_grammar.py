@@ -227,7 +227,7 @@ def test_export_and_segment_in_the_new_grammar(demo_files, tmp_path: Path, capsy
     assert main(["segment", str(image), "--bundle", str(bundle), "--out", str(tmp_path / "old.png"),
                  "--point", point, "--single"]) == 0
     out, err = capsys.readouterr()
-    assert "--bundle is deprecated" in err and out.startswith("mask 0 of 1: score")
+    assert "--bundle is deprecated" in err and out.startswith("mask 1 of 1: score")
     np.testing.assert_array_equal(read_image(tmp_path / "old.png"), read_image(tmp_path / "b.png"))
 
     # everything: -q keeps stderr free of progress, --json is the summary of the file written

@@ -188,7 +188,7 @@ def test_cli_errors_come_before_any_work(cli_setup, capsys):
     base, tmp, ann = cli_setup
     data = ["--coco", str(tmp / "coco" / "images"), str(ann)]
     rc, _, err = _run(base + data, capsys)
-    assert rc == 2 and "--out is required" in err
+    assert rc == 2 and "give -o/--out DIR" in err
     rc, _, err = _run(base + data + ["--out", str(tmp / "x"), "--student-arch", "tiny"], capsys)
     assert rc == 2 and "choose one of: vit_t, edge_sam" in err and "synthetic_teacher" not in err
     (tmp / "empty").mkdir()

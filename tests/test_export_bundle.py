@@ -110,8 +110,11 @@ def test_existing_folder_needs_overwrite_and_external_data(tmp_path: Path) -> No
     with pytest.raises(FileExistsError, match="overwrite"):
         export_bundle(model, out)
     assert (out / "keep.txt").exists()
-    export_bundle(model, out, overwrite=True, external_data=True)
-    assert not (out / "keep.txt").exists()
+    with pytest.raises(ValueError, match="not an edgesam bundle"):  # overwrite never deletes other things
+        export_bundle(model, out, overwrite=True)
+    assert (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
+    export_bundle(model, out, overwrite=True, external_data=True)  # an empty folder may be replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "plain"]
     # external data: one data file per graph, inside the folder, listed with its sha256
     meta = load_bundle(out).metadata

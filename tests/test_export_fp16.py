@@ -107,7 +107,7 @@ def test_export_command_writes_a_gated_fp16_bundle(tmp_path: Path, capsys: pytes
     assert meta["precision"] == "fp16" and meta["quantization"]["accuracy"]["passed"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo16"]  # the fp32 staging bundle is gone
     assert main(["export", "edgesam-demo", "-o", str(out), "--precision", "fp16"]) == 2
-    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert "exists; add --overwrite to replace it" in capsys.readouterr().err
     assert main(["export", "edgesam-demo", "-o", str(tmp_path / "b"), "--min-iou", "0.9"]) == 2
     assert "--min-iou applies to --precision fp16 only" in capsys.readouterr().err
     session = ort.InferenceSession(str(out / "encoder.onnx"), providers=["CPUExecutionProvider"])

@@ -44,7 +44,7 @@ def test_boxes_partly_outside_are_clipped_with_a_warning(predictor) -> None:
     inside = predictor.predict(box=np.array([0, 10, 150, 120]), multimask_output=False)
     for a, b in zip(clipped, inside):
         np.testing.assert_array_equal(a, b)
-    with pytest.warns(UserWarning, match="1 boxes reach outside"):
+    with pytest.warns(UserWarning, match=r"^1 box reaches outside the 200x120 \(width x height\) image and was clipped"):
         predictor.predict_batch(boxes=np.array([[0, 0, 50, 50], [10, 10, 250, 100]]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")

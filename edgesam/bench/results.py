@@ -53,7 +53,7 @@ def check_results_dir(path: str | os.PathLike[str]) -> Path:
             pass
     except OSError as exc:
         raise ResultsDirError(exc.errno, f"results folder {str(root)!r} is not writable: {exc.strerror or exc}. "
-                              "Pass --results-dir with a writable folder", str(root)) from exc
+                              "Choose a writable folder", str(root)) from exc
     return root
 
 

@@ -1,6 +1,6 @@
 """The model a benchmark run measures: a checkpoint, an architecture, or a ready bundle.
 
-`prepare_source` turns ``--checkpoint`` / ``--arch`` / ``--bundle`` into a `ModelSource`: the
+`prepare_source` turns a checkpoint (MODEL) / ``--arch`` / a bundle folder (MODEL) into a `ModelSource`: the
 torch weights (for the torch baseline) and a verified fp32 bundle, exported once and cached
 under the work folder keyed by the checkpoint's sha256. `int8_bundle` makes (once) the INT8
 bundle of a backend with ``edgesam.quantization.quantize_bundle`` and caches it next to the
@@ -57,7 +57,7 @@ class ModelSource:
         arch: architecture name.
         image_size: encoder input side S.
         bundle: the fp32 bundle folder.
-        checkpoint: torch weights (None for ``--bundle``: no torch baseline then).
+        checkpoint: torch weights (None for a bundle: no torch baseline then).
         random_weights: True when built from ``--arch`` (masks are near-threshold noise).
     """
 
@@ -93,7 +93,7 @@ def _random_checkpoint(arch: str, image_size: int | None, work_dir: Path, log: L
 
 
 def _resolve_checkpoint(text: str) -> tuple[Path, str]:
-    """File path and short name of ``--checkpoint`` (a file or a zoo / embedded name)."""
+    """File path and short name of a checkpoint MODEL (a file or a zoo / embedded name)."""
     from edgesam.bundle.catalogue import list_models, resolve
 
     path = Path(text)
@@ -143,7 +143,7 @@ def prepare_source(*, bundle: str | os.PathLike[str] | None = None,
     """
     given = [x for x in (bundle, checkpoint, arch) if x is not None]
     if len(given) != 1:
-        raise ValueError("give exactly one of --bundle, --checkpoint, --arch")
+        raise ValueError("give exactly one of bundle=, checkpoint=, arch=")
     work = Path(work_dir) if work_dir is not None else default_work_dir()
     if bundle is not None:
         from edgesam.export import load_bundle

@@ -7,7 +7,7 @@ machine becomes a `Skipped` with a reason that ends up in the report; an unknown
 precision name is a ``ValueError``.
 
 Precision rules:
-  * fp32: every backend (torch needs torch weights, i.e. not ``--bundle`` alone).
+  * fp32: every backend (torch needs torch weights, i.e. not a bundle alone).
   * int8: onnxruntime, openvino, tensorrt, each on a bundle quantized for it.
   * fp16: OpenVINO on a GPU device (torch only on a CUDA GPU). TensorRT fp16 needs an FP16-typed
     bundle (``edgesam export --precision fp16``; strongly typed builds on 10.x and 11.x), which
@@ -158,7 +158,7 @@ Rule = Callable[[str, DeviceProbe, bool], "Variant | str"]
 
 def _torch_variant(precision: str, probe: DeviceProbe, has_weights: bool) -> Variant | str:
     if not has_weights:
-        return "a bundle holds no torch weights; give --checkpoint or --arch to measure torch"
+        return "a bundle holds no torch weights; give a checkpoint as MODEL (or --arch) to measure torch"
     if precision == "fp32":
         return Variant("torch", "fp32", "torch", {}, {"device": "cpu"})
     if precision == "bf16":
@@ -235,7 +235,7 @@ def plan_variants(
     Args:
         backends: registry names, in the order to measure (validated).
         precisions: precision names (validated).
-        has_torch_weights: whether a torch model is at hand (False for ``--bundle`` alone).
+        has_torch_weights: whether a torch model is at hand (False for a bundle alone).
         isa: CPU feature flags from the device fingerprint (for bf16).
         availability: `edgesam.runtimes.available_backends()` result (computed if None).
         probe: device facts (default: probed here, with `isa`).

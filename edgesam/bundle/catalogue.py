@@ -105,7 +105,8 @@ def resolve(name: str, *, download: bool = True, timeout: float = 30.0) -> Path:
         return target
     hint = (
         f"Download {entry.url} yourself and put it at {target} "
-        f"(or set EDGESAM_HOME, or pass the file's path: `--checkpoint PATH` on the command line, `edgesam.load_model(PATH)` in Python)."
+        f"(or set EDGESAM_HOME, or pass the file itself: as MODEL on the command line, `edgesam COMMAND PATH ...`; "
+        "`edgesam.load_model(PATH)` in Python)."
     )
     if not download or entry.url is None:
         raise FileNotFoundError(f"checkpoint {name!r} is not in the cache. {hint}")

@@ -47,6 +47,7 @@ __all__ = [
     "BundleError",
     "BundleIntegrityError",
     "load_bundle",
+    "check_replaceable",
     "publish_folder",
     "sha256_file",
     "write_metadata",
@@ -295,12 +296,41 @@ def write_metadata(root: str | os.PathLike[str], metadata: Mapping[str, Any]) ->
     return out
 
 
+def check_replaceable(out: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Raise unless a bundle folder may be written at ``out``.
+
+    Nothing there is always fine. With ``overwrite``, only an existing bundle folder (one with
+    :data:`METADATA_FILE`) or an empty folder may be replaced: a photo, a file of any other
+    kind, or a folder of other things is never deleted to make room for a bundle.
+
+    Raises:
+        FileExistsError: ``out`` exists and ``overwrite`` is False.
+        ValueError: ``overwrite`` is True but ``out`` is neither a bundle folder nor an empty folder.
+    """
+    path = Path(out)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    if path.is_dir() and not path.is_symlink():
+        if (path / METADATA_FILE).is_file() or not any(path.iterdir()):
+            return
+        what = f"a folder without {METADATA_FILE} (not an edgesam bundle) that is not empty"
+    else:
+        what = "a link" if path.is_symlink() else "a file"
+    raise ValueError(f"{path} is {what}; overwrite replaces only a bundle folder or an empty folder, so it was "
+                     "left alone: choose another output path or remove it yourself")
+
+
 def publish_folder(tmp: Path, out: Path) -> None:
     """Move the finished bundle folder ``tmp`` to ``out`` by atomic renames (same filesystem).
 
     An existing ``out`` is replaced only once ``tmp`` is complete, and restored if the final
-    rename fails, so readers never see a half-written bundle.
+    rename fails, so readers never see a half-written bundle. Only a bundle folder or an empty
+    folder is ever replaced (see :func:`check_replaceable`).
     """
+    if out.exists() or out.is_symlink():
+        check_replaceable(out, overwrite=True)
     os.chmod(tmp, 0o755)  # mkdtemp creates 0700 folders
     if not out.exists():
         os.replace(tmp, out)

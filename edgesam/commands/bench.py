@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .common import missing_folders, remove_empty
 from .grammar import DEFAULT_MODEL, Output, add_json, add_model, add_out, add_quiet, add_threads, grammar_of
 
 __all__ = ["add_parser", "default_report_dir", "default_results_dir", "run", "run_report"]
@@ -39,7 +40,8 @@ def default_report_dir(results_dir: Path) -> Path:
 
 
 def add_source_arguments(p: argparse.ArgumentParser) -> None:
-    """``[MODEL] | --arch NAME`` (+ ``--image-size``, ``--work-dir``); old ``--bundle``/``--checkpoint``."""
+    """``[MODEL] | --arch NAME`` (+ ``--image-size``, ``--work-dir``); the old ``--bundle``/``--checkpoint``
+    still parse."""
     add_model(p, required=False, backend=False, runtime_options=False,
               note="model name, checkpoint file or fp32 bundle folder (a bundle: no torch baseline); "
                    "or --arch NAME instead")  # fmt: skip
@@ -98,6 +100,13 @@ def run_report(args: argparse.Namespace) -> int:
     except ResultsDirError as exc:
         print(f"edgesam bench report: error: {exc}", file=sys.stderr)
         return 2
+    except ValueError as exc:
+        if not str(exc).startswith("no benchmark results"):
+            raise
+        bench = "edgesam bench" if args.report_results_dir is None else f"edgesam bench -o {results}"
+        print(f"edgesam bench report: error: {exc}: run `{bench}` first (it measures this machine and "
+              "appends the rows there)", file=sys.stderr)
+        return 2
     print(f"report -> {paths[0]}")
     for path in paths[1:]:
         print(f"plot   -> {path}")
@@ -133,18 +142,31 @@ def print_summary(result: Any, *, out: Any = None) -> None:
 def run(args: argparse.Namespace) -> int:
     """``edgesam bench``: measure, append rows, print this run's table."""
     from edgesam.bench.results import ResultsDirError
-    from edgesam.bench.suite import SuiteOptions, check_results_dir, run_suite
+    from edgesam.bench.suite import check_results_dir
     from edgesam.bench.variants import parse_names, resolve_grid
 
     backends, precisions = resolve_grid(getattr(args, "preset", None), parse_names(args.backends),
                                         parse_names(args.precisions))  # validated before anything slow
     results = _results_dir(args.out)
     report = Output(args)
+    created = missing_folders(results)
     try:
         check_results_dir(results)
     except ResultsDirError as exc:
-        print(f"edgesam bench: error: {exc}", file=sys.stderr)
+        remove_empty(created)
+        print(f"edgesam bench: error: {exc}; give -o DIR with a writable folder", file=sys.stderr)
         return 2
+    try:
+        return _measure(args, results, report, backends, precisions)
+    except BaseException:
+        remove_empty(created)  # a failed run (e.g. a model not downloaded) leaves no empty results folder
+        raise
+
+
+def _measure(args: argparse.Namespace, results: Path, report: Output, backends: Any, precisions: Any) -> int:
+    """Measure into ``results`` (created and writable) and print this run's table."""
+    from edgesam.bench.suite import SuiteOptions, run_suite
+
     source = resolve_source(args, log=report.info)
     if source.random_weights:
         report.info(f"note: {source.arch} with seeded random weights: latency is representative, "
@@ -152,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     options = SuiteOptions(backends=backends, precisions=precisions, threads=args.threads,
                            quick=args.quick, show_progress=not args.quiet,
                            work_dir=Path(args.work_dir) if args.work_dir else None)
-    result = run_suite(source, options, results_dir=results, log=report.info)
+    with report.chatter():  # ONNX Runtime's calibration prints (int8 rows): never on stdout with --json
+        result = run_suite(source, options, results_dir=results, log=report.info)
     if report.json:
         report.result("", {"rows": [r.to_dict() for r in result.rows], "skipped": [s.to_dict() for s in result.skipped],
                            "failed": [f.to_dict() for f in result.failed], "files": [str(p) for p in result.files]})
@@ -160,5 +183,6 @@ def run(args: argparse.Namespace) -> int:
         print_summary(result)
         for path in result.files:
             print(f"results -> {path}")
-        print(f"render the history with: edgesam bench report --results-dir {results}")
+        where = "" if results == default_results_dir() else f" --results-dir {results}"
+        print(f"render the history with: edgesam bench report{where}")
     return 1 if result.failed else 0

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import parse_point
+from .common import missing_folders, parse_point, remove_empty
 from .grammar import DEFAULT_MODEL, add_model, add_out, add_quiet, add_threads
 
 __all__ = ["add_parser", "run"]
@@ -203,41 +203,26 @@ def run(args: argparse.Namespace) -> int:
     from edgesam.bench.results import ResultsDirError
     from edgesam.bench.suite import check_results_dir
 
+    from edgesam.torch_hint import torch_installed, torch_missing_error
+
     out = Path(args.out)
-    created = _missing_folders(out / "results")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder; -o names the demo's output folder "
+                         "(default ./edgesam-demo-out)")
+    if not torch_installed():  # step 1 exports with torch: say so before printing anything
+        raise torch_missing_error("edgesam demo (it exports the model with torch)")
+    created = missing_folders(out / "results")
     try:
         check_results_dir(out / "results")
     except ResultsDirError as exc:
-        _remove_empty(created)
-        print(f"edgesam demo: error: {exc}", file=sys.stderr)
+        remove_empty(created)
+        print(f"edgesam demo: error: {exc}; give -o DIR with a writable folder", file=sys.stderr)
         return 2
     try:
         return _run(args, out, log_prefix="[demo] ")
     except BaseException:
-        _remove_empty(created)  # a failed run leaves no empty folders behind
+        remove_empty(created)  # a failed run leaves no empty folders behind
         raise
-
-
-def _missing_folders(path: Path) -> list[Path]:
-    """``path`` and its ancestors that do not exist yet, deepest first."""
-    missing = []
-    for folder in (path, *path.parents):
-        if folder.exists():
-            break
-        missing.append(folder)
-    return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove the folders this run created that are still empty (deepest first), and their
-    empty sub-folders."""
-    for folder in folders:
-        if folder.is_dir():
-            for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                if not any(sub.iterdir()):
-                    sub.rmdir()
-            if not any(folder.iterdir()):
-                folder.rmdir()
 
 
 def _run(args: argparse.Namespace, out: Path, *, log_prefix: str) -> int:

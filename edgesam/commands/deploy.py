@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 
+from .common import check_bundle_out
 from .grammar import Output, add_json, add_model, add_out, add_quiet, add_threads
 
 
@@ -45,7 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--results-dir", help="bench history folder (default as for `edgesam bench`)")
     p.add_argument("--no-history", action="store_true", help="do not append rows to the bench history")
     p.add_argument("--work-dir", help="cache of exported bundles (default $EDGESAM_HOME/bench)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing bundle folder (or an empty folder); nothing else is replaced")
     add_quiet(p, help="print only the candidate table and the result")
     add_json(p, help="print the result (bundle, choice, history files) as JSON on stdout")
     p.set_defaults(func=run)
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from edgesam.deploy import DeployError, deploy
     from edgesam.fidelity import GATE_MIN_IOU
 
+    check_bundle_out(args.out, overwrite=args.overwrite)
     min_iou = GATE_MIN_IOU if args.min_iou is None else float(args.min_iou)
     if not 0.0 < min_iou <= 1.0:
         raise ValueError(f"--min-iou must lie in (0, 1], got {min_iou}")
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--heldout must be >= 1, got {args.heldout}")
     results_dir = None if args.no_history else (args.results_dir or default_results_dir())
     report = Output(args)
-    shown = print if not args.json else (lambda m: print(m, file=sys.stderr))
+    shown = (lambda m: print(m, file=sys.stderr if args.json else report.stdout, flush=True))
     quiet_log = (lambda m: shown(m) if "\n" in m or m.startswith("chose") else None)
 
     def _terminate(signum: int, frame: object) -> None:  # SIGTERM cleans up like Ctrl-C
@@ -80,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:  # not the main thread: leave signals alone
         previous = None
     try:
-        result = deploy(
-            args.model, args.out, calib=args.calib, min_mask_iou=min_iou, backends=_names(args.backends), candidates=_names(args.candidates),
-            budget_min=args.budget_min, max_rss_mb=args.max_rss_mb, threads=args.threads, heldout=args.heldout,
-            quick=args.quick, work_dir=args.work_dir, results_dir=results_dir, overwrite=args.overwrite,
-            log=quiet_log if args.quiet else shown, show_progress=not args.quiet and sys.stderr.isatty(),
-        )  # fmt: skip
+        with report.chatter():  # ONNX Runtime's calibration prints: on stderr with --json, none with -q
+            result = deploy(
+                args.model, args.out, calib=args.calib, min_mask_iou=min_iou, backends=_names(args.backends),
+                candidates=_names(args.candidates), budget_min=args.budget_min, max_rss_mb=args.max_rss_mb,
+                threads=args.threads, heldout=args.heldout, quick=args.quick, work_dir=args.work_dir,
+                results_dir=results_dir, overwrite=args.overwrite, log=quiet_log if args.quiet else shown,
+                show_progress=not args.quiet and sys.stderr.isatty(),
+            )  # fmt: skip
     except DeployError as exc:
         print(f"edgesam deploy: {exc}", file=sys.stderr)
         return 1

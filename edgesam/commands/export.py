@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .common import check_bundle_out
 from .grammar import Output, add_json, add_model, add_out, add_quiet, add_threads
 
 
@@ -20,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sam-all-masks", action="store_true",
                    help="decoder_sam.onnx returns all 4 masks instead of the best one")
     p.add_argument("--external-data", action="store_true", help="store weights in .onnx.data files")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing bundle folder (or an empty folder); nothing else is replaced")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
                    help="fp16: an FP16-typed bundle for TensorRT (10 and 11, strongly typed), LayerNorm/Softmax/"
                         "mask logits kept in float32, gated against fp32 with ONNX Runtime (default fp32)")
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     from edgesam.export import export_bundle, load_bundle
 
+    check_bundle_out(args.out, overwrite=args.overwrite)
     if args.precision == "fp16":
         return _run_fp16(args)
     if args.min_iou is not None:
@@ -80,8 +83,6 @@ def _run_fp16(args: argparse.Namespace) -> int:
     from edgesam.quantization.fp16 import fp16_bundle
 
     out = Path(args.out).absolute()
-    if out.exists() and not args.overwrite:
-        raise ValueError(f"{out} exists; pass --overwrite to replace it")
     min_iou = DEFAULT_MIN_IOU if args.min_iou is None else args.min_iou
     if not 0.0 < min_iou <= 1.0:
         raise ValueError(f"--min-iou must be in (0, 1], got {min_iou}")

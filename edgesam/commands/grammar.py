@@ -18,14 +18,18 @@ deprecation line per spelling on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 __all__ = [
     "DEFAULT_MODEL", "Grammar", "Output", "add_json", "adopt_common", "adopt_option", "add_model", "add_out", "add_quiet", "add_threads",
-    "finish", "grammar_of", "grammar_table", "join_positionals", "legacy_option", "predictor_for", "rewrite_argv",
+    "finish", "grammar_of", "grammar_table", "join_positionals", "legacy_option", "note_input", "predictor_for",
+    "rewrite_argv",
 ]  # fmt: skip
 
 DEFAULT_MODEL = "edgesam-demo"
@@ -40,7 +44,8 @@ class Grammar:
         model: ``"required"``, ``"optional"`` or ``""`` (the command reads no model).
         model_default: the model used when an optional MODEL is left out.
         model_note: what MODEL must be for this command, where it is narrower than usual.
-        out: ``"required"``, ``"optional"`` or ``""``; out_note: what is written.
+        out: ``"required"``, ``"optional"`` or ``""``; out_note: what is written; out_when: the table's
+            word for an output required only sometimes (e.g. ``"required for a video"``).
         options: the common options taken (``--backend``, ``--threads``, ``-q/--quiet``, ``--json``).
         deprecated: old spelling -> new one.
     """
@@ -50,6 +55,7 @@ class Grammar:
     model_note: str = ""
     out: str = ""
     out_note: str = ""
+    out_when: str = ""
     options: list[str] = field(default_factory=list)
     deprecated: dict[str, str] = field(default_factory=dict)
 
@@ -145,14 +151,15 @@ def add_model(parser: argparse.ArgumentParser, *, required: bool, default: str |
 
 
 def add_out(parser: argparse.ArgumentParser, *, required: bool, help: str, legacy: tuple[str, ...] = (),
-            default: str | None = None, metavar: str = "OUT") -> None:  # fmt: skip
-    """``-o/--out OUT`` (``required`` is enforced by :func:`finish`, so old spellings still parse)."""
+            default: str | None = None, metavar: str = "OUT", when: str = "") -> None:  # fmt: skip
+    """``-o/--out OUT`` (``required`` is enforced by :func:`finish`, so old spellings still parse;
+    ``when``: for an optional OUT the command requires in some cases, those cases, shown in the table)."""
     parser.add_argument("-o", "--out", default=default, metavar=metavar, help=help)
     parser.set_defaults(_default_out=default)
     for option in legacy:
         legacy_option(parser, option, dest="out", new="-o/--out")
     g = grammar_of(parser)
-    g.out, g.out_note = ("required" if required else "optional"), help
+    g.out, g.out_note, g.out_when = ("required" if required else "optional"), help, when
     if required:
         parser.set_defaults(_out_required=True)
 
@@ -177,6 +184,7 @@ def add_json(parser: argparse.ArgumentParser, *, help: str = "print the result a
              "(other lines go to stderr)", file_option: bool = False) -> None:  # fmt: skip
     """``--json`` (a flag); with ``file_option``, also ``--json-out PATH`` (the old ``--json PATH``)."""
     parser.add_argument("--json", action="store_true", help=help)
+    parser.set_defaults(_json_result=True)  # the JSON goes through Output.result: see edgesam.cli.main
     g = grammar_of(parser)
     g.options.append("--json")
     if file_option:
@@ -276,12 +284,60 @@ def finish(args: argparse.Namespace) -> argparse.Namespace:
             setattr(args, dest, args._model_default)
         elif getattr(args, "_model_required", False):
             raise ValueError("give MODEL: a model name (see `edgesam models`), a checkpoint file or a bundle folder")
+    _check_order(command, args)
     if getattr(args, "_out_required", False) and getattr(args, "out", None) is None:
         raise ValueError("give -o/--out OUT")
     threads = getattr(args, "threads", None)
     if threads is not None and threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
     return args
+
+
+def note_input(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Record the command's one input positional beside MODEL (``image``, ``video``) on ``args``
+    for the order check in :func:`finish`."""
+    sub = _subparser(parser, getattr(args, "command", "") or "")
+    dest = getattr(args, "_model_dest", None)
+    if sub is None or dest is None:
+        return
+    others = [a.dest for a in sub._actions if not a.option_strings and a.dest != dest]
+    if len(others) == 1:
+        args._input_dest = others[0]
+
+
+# extensions of the images and videos an input positional takes (never a model)
+_MEDIA = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+def _check_order(command: str, args: argparse.Namespace) -> None:
+    """``edgesam segment scene.png demo_bundle ...``: the input given first and the model second.
+
+    Raises:
+        ValueError: MODEL is an image / video file and the input is a model (bundle folder,
+            checkpoint file or model name), with the command line in the right order.
+    """
+    dest, name = getattr(args, "_model_dest", None), getattr(args, "_input_dest", None)
+    model, given = (getattr(args, dest, None) if dest else None), (getattr(args, name, None) if name else None)
+    if not isinstance(model, str) or not isinstance(given, str):
+        return
+    if not (Path(model).is_file() and Path(model).suffix.lower() in _MEDIA) or not _is_model(given):
+        return
+    raise ValueError(f"MODEL comes first: edgesam {command} MODEL {name.upper()} ... "  # type: ignore[union-attr]
+                     f"(here: edgesam {command} {given} {model} ...)")
+
+
+def _is_model(text: str) -> bool:
+    """Whether ``text`` names a bundle folder, a checkpoint file or a known model name."""
+    from edgesam.bundle.format import METADATA_FILE
+
+    path = Path(text)
+    if path.is_dir():
+        return (path / METADATA_FILE).is_file()
+    if path.is_file():
+        return path.suffix.lower() in (".pth", ".pt", ".safetensors")
+    from edgesam.bundle.catalogue import list_models
+
+    return text in list_models()
 
 
 def predictor_for(args: argparse.Namespace, **options: Any) -> Any:
@@ -305,6 +361,22 @@ class Output:
     def __init__(self, args: argparse.Namespace) -> None:
         self.quiet = bool(getattr(args, "quiet", False))
         self.json = bool(getattr(args, "json", False))
+        # the real stdout: edgesam.cli.main sends library prints to stderr while a --json command runs
+        self.stdout = getattr(args, "_result_stream", None) or sys.stdout
+
+    @contextlib.contextmanager
+    def chatter(self) -> Iterator[None]:
+        """Around library calls that print progress on stdout (ONNX Runtime's calibration prints
+        "Collecting tensor data ...", "Finding optimal threshold ..."): on stderr with ``--json``,
+        dropped with ``-q``, shown otherwise."""
+        if self.quiet:
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+        elif self.json:
+            with contextlib.redirect_stdout(sys.stderr):
+                yield
+        else:
+            yield
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -312,15 +384,15 @@ class Output:
 
     def notice(self, text: str) -> None:
         """A line the user needs even with ``-q`` (e.g. the URL of a live view)."""
-        print(text, file=sys.stderr if self.json else sys.stdout, flush=True)
+        print(text, file=sys.stderr if self.json else self.stdout, flush=True)
 
     def result(self, text: str, data: dict[str, Any]) -> None:
         if self.json:
             from edgesam.io import json_safe
 
-            print(json.dumps(json_safe(data), default=str, sort_keys=True))
+            print(json.dumps(json_safe(data), default=str, sort_keys=True), file=self.stdout, flush=True)
         else:
-            print(text)
+            print(text, file=self.stdout, flush=True)
 
 
 def grammar_table(parser: argparse.ArgumentParser) -> str:
@@ -334,7 +406,7 @@ def grammar_table(parser: argparse.ArgumentParser) -> str:
         model = {"required": "required", "optional": f"optional{default}", "": "—"}[g.model]
         if g.model and g.model_note:
             model += f": {g.model_note}"
-        out = {"required": "required", "optional": "optional", "": "—"}[g.out]
+        out = g.out_when or {"required": "required", "optional": "optional", "": "—"}[g.out]
         if g.out:
             out += f": {g.out_note}"
         options = ", ".join(f"`{o}`" for o in g.options) or "—"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .common import check_bundle_out
 from .grammar import Output, add_json, add_model, add_out, add_quiet
 
 
@@ -41,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="do not search for layers to keep out of INT8 when the gate fails")  # fmt: skip
     p.add_argument("--allow-slow", action="store_true",
                    help="write the bundle even when it is not measurably faster than the fp32 bundle")  # fmt: skip
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing bundle folder (or an empty folder); nothing else is replaced")
     p.add_argument("--seed", type=int, default=0, help="sample-image and prompt seed (default 0)")
     add_quiet(p, help="print only the final report")
     add_json(p, help="print the result (bundle, gate, speed) as JSON on stdout")
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     from edgesam.quantization import DEFAULT_MIN_IOU, AccuracyGateError, NotFasterError, quantize_bundle
 
+    check_bundle_out(args.out, overwrite=args.overwrite)
     min_iou = DEFAULT_MIN_IOU if args.min_iou is None else float(args.min_iou)
     if not 0.0 <= min_iou <= 1.0:
         raise ValueError(f"--min-iou must lie in [0, 1], got {min_iou}")
@@ -63,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--exclude {pattern!r} is not a regular expression ({exc})") from None
     report = Output(args)
     try:
-        result = quantize_bundle(
-            args.model, args.out, backend=args.backend, calib_dir=args.calib, recipe=args.recipe,
-            min_mask_iou=min_iou, gate=not args.no_gate, search=not (args.no_search or args.no_gate),
-            overwrite=args.overwrite, seed=args.seed, log=None if args.quiet else report.info,
-            require_faster=not args.allow_slow, exclude_patterns=tuple(args.exclude),
-        )  # fmt: skip
+        with report.chatter():  # ONNX Runtime's calibration prints: never on stdout with --json
+            result = quantize_bundle(
+                args.model, args.out, backend=args.backend, calib_dir=args.calib, recipe=args.recipe,
+                min_mask_iou=min_iou, gate=not args.no_gate, search=not (args.no_search or args.no_gate),
+                overwrite=args.overwrite, seed=args.seed, log=None if args.quiet else report.info,
+                require_faster=not args.allow_slow, exclude_patterns=tuple(args.exclude),
+            )  # fmt: skip
     except AccuracyGateError as exc:
         print(f"edgesam quantize: {exc}", file=sys.stderr)
         print("no bundle was written", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from .common import parse_box, parse_point
+from .common import MASK_FORMATS, check_image_out, parse_box, parse_point
 from .grammar import DEFAULT_MODEL, Output, add_json, add_model, add_out, add_quiet, add_threads, predictor_for
 
 
@@ -20,8 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="prompt point in image pixels; LABEL 1 = object (default), 0 = background")
     p.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="prompt box in image pixels")
     p.add_argument("--single", action="store_true", help="ask for one mask instead of the best of three")
-    add_out(p, required=True, help="mask PNG (0/255)")
-    p.add_argument("--overlay", help="also write the image with the mask and prompts drawn on it")
+    add_out(p, required=True, help=f"mask image (0/255), lossless: {', '.join(MASK_FORMATS)}")
+    p.add_argument("--overlay", help="also write the image with the mask and prompts drawn on it (.png, .jpg, ...)")
     add_threads(p)
     add_quiet(p)
     add_json(p)
@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.point and args.box is None:
         raise ValueError("give at least one --point or a --box")
+    check_image_out(args.out, "-o", mask=True)
+    if args.overlay:
+        check_image_out(args.overlay, "--overlay", example="overlay.png")
     out = Output(args)
     image = read_image(args.image)
     predictor = predictor_for(args)
@@ -49,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     if args.overlay:
         drawn = overlay(image, masks[best], points=coords, labels=labels, boxes=box)
         made_by = describe_model(predictor.backend, args.model)
-        write_image(args.overlay, caption(drawn, f"mask {best} of {len(scores)}, score {scores[best]:.3f} · {made_by}"))
-    text = f"mask {best} of {len(scores)}: score {scores[best]:.3f}, area {int(masks[best].sum())} px -> {args.out}"
+        label = f"mask {best + 1} of {len(scores)}, score {scores[best]:.3f} · {made_by}"
+        write_image(args.overlay, caption(drawn, label))
+    text = f"mask {best + 1} of {len(scores)}: score {scores[best]:.3f}, area {int(masks[best].sum())} px -> {args.out}"
     if args.overlay:
         text += f"\noverlay -> {args.overlay}"
     out.result(text, {"model": args.model, "backend": getattr(predictor.backend, "name", None),

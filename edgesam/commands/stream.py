@@ -23,8 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("video", help="video file, camera index (0, 1, ...), or a ROS bag / MCAP file / ROS 2 bag folder")
     p.add_argument("--point", type=parse_point, metavar="X,Y", help="click on the object in the first frame")
     p.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="box around the object in the first frame")
-    add_out(p, required=False, help="MP4 video (mp4v codec); for a bag: .mcap file or ROS 2 bag folder "
-            "(a bag needs -o or --foxglove)")
+    add_out(p, required=False, when="required for a video or camera", help="MP4 video (mp4v codec); for a bag: "
+            ".mcap file or ROS 2 bag folder (optional with --foxglove)")
     p.add_argument("--every-frame", action="store_true",
                    help="encode every frame (offline); default: read at the video's frame rate like a live "
                         "camera and drop frames the encoder cannot keep up with")  # fmt: skip
@@ -39,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_json(p, help="print the stream statistics as JSON on stdout", file_option=True)
     add_bag_arguments(p)
     p.set_defaults(func=run)
+
+
+_STILL_IMAGES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _source(video: str) -> Any:
@@ -93,8 +96,11 @@ def run(args: argparse.Namespace) -> int:
 
     if is_bag(args.video):
         return run_bag(args)
+    if Path(args.video).is_file() and Path(args.video).suffix.lower() in _STILL_IMAGES:
+        raise ValueError(f"{args.video} is a still image, not a video: segment it with "
+                         f"`edgesam segment {args.model} {args.video} --point X,Y -o mask.png`")
     if args.out is None:
-        raise ValueError("give --out OUT.mp4 for the annotated video")
+        raise ValueError("give -o OUT.mp4 for the annotated video (required for a video or camera)")
     if args.point is None and args.box is None:
         raise ValueError("give --point X,Y and/or --box X0,Y0,X1,Y1 for the object to track")
     source = open_source(_source(args.video))

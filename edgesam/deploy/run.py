@@ -235,18 +235,21 @@ def deploy(
         quick: smoke-test timing budget.
         work_dir: cache of exported bundles (see :func:`edgesam.bench.sources.prepare_source`).
         results_dir: bench history folder to append a row per measured candidate to (None: none).
-        overwrite: replace an existing ``out``.
+        overwrite: replace an existing bundle folder (or empty folder) at ``out``; an existing
+            ``out`` is otherwise an error.
         log: receives progress lines.
         show_progress: a tqdm bar over the candidates.
 
     Raises:
         FileExistsError: ``out`` exists and ``overwrite`` is False.
+        ValueError: ``overwrite`` is True but ``out`` is neither a bundle folder nor an empty folder
+            (nothing else is ever deleted).
         ValueError: bad arguments (unknown backend, threshold outside (0, 1], ...).
         DeployError: no candidate passes (nothing is written).
     """
     from edgesam.hardware import device_fingerprint, device_id
     from edgesam.bench.sources import prepare_source
-    from edgesam.bundle.format import publish_folder, write_metadata
+    from edgesam.bundle.format import check_replaceable, publish_folder, write_metadata
     from edgesam.runtimes.registry import available_backends
 
     if not 0.0 < float(min_mask_iou) <= 1.0:
@@ -258,8 +261,7 @@ def deploy(
     if calib is not None and not Path(calib).is_dir():
         raise FileNotFoundError(f"calibration folder {calib} does not exist")
     target = Path(out).absolute()
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    check_replaceable(target, overwrite=overwrite)
     t0 = time.monotonic()
     deadline = t0 + 60.0 * float(budget_min)
     fp = device_fingerprint()

@@ -1,9 +1,9 @@
 """``edgesam distill`` and ``edgesam eval``: parsers whose ``func(args) -> int`` runs the command.
 
-    edgesam distill --teacher sam_vit_h_4b8939.pth --teacher-arch vit_h --student-arch vit_t \\
-        --images my_robot_frames/ --out runs/robot            # phase 1 (+ phase 2 with labels)
-    edgesam distill --demo --out runs/demo                      # synthetic proof, CPU minutes
-    edgesam eval --model runs/robot/student.safetensors --teacher sam_vit_h --coco val/images val/instances.json
+    edgesam distill sam_vit_h_4b8939.pth --teacher-arch vit_h --student-arch vit_t \\
+        --images my_robot_frames/ -o runs/robot               # phase 1 (+ phase 2 with labels)
+    edgesam distill --demo -o runs/demo                         # synthetic proof, CPU minutes
+    edgesam eval runs/robot/student.safetensors --teacher sam_vit_h --coco val/images val/instances.json
 """
 
 from __future__ import annotations

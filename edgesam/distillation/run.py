@@ -45,9 +45,9 @@ def check_arch(flag: str, arch: str | None, public: tuple[str, ...]) -> None:
 
 def _check_flags(args: argparse.Namespace) -> None:
     if not args.out:
-        raise ValueError("--out is required (the run folder: checkpoints, logs and the student)")
+        raise ValueError("give -o/--out DIR: the run folder (checkpoints, logs and the student)")
     if not args.teacher:
-        raise ValueError("--teacher is required (a checkpoint file or a zoo name)")
+        raise ValueError("give the teacher as MODEL: a checkpoint file or a model name (`edgesam distill TEACHER ...`)")
     if not (args.images or args.coco or args.sa1b or args.synthetic):
         raise ValueError("distill needs one of --images/--coco/--sa1b/--synthetic (or --demo)")
     check_arch("--student-arch", args.student_arch, STUDENT_ARCHS)

@@ -23,7 +23,7 @@ from torch import nn
 
 from edgesam._version import __version__
 from edgesam.bundle.catalogue import resolve
-from edgesam.bundle.format import GOLDEN_FILE, publish_folder, write_metadata
+from edgesam.bundle.format import GOLDEN_FILE, check_replaceable, publish_folder, write_metadata
 from edgesam.bundle.golden import save_golden
 from edgesam.bundle.io_spec import (
     DECODER_GRAPH,
@@ -180,18 +180,20 @@ def export_bundle(
             all four.
         tolerance: verification bounds (default :class:`Tolerance`); stored in the metadata.
         external_data: see :func:`export_onnx`.
-        overwrite: replace an existing ``out_dir``; otherwise an existing one is an error.
+        overwrite: replace an existing bundle folder (or empty folder) at ``out_dir``; an existing
+            ``out_dir`` is otherwise an error.
 
     Returns:
         The bundle folder path.
 
     Raises:
         FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+        ValueError: ``overwrite`` is True but ``out_dir`` is neither a bundle folder nor an empty folder
+            (nothing else is ever deleted).
         ExportVerificationError: ONNX Runtime does not reproduce torch within ``tolerance``.
     """
     out = Path(out_dir).absolute()
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    check_replaceable(out, overwrite=overwrite)
     if opset < 17:
         raise ValueError(f"opset must be >= 17 (LayerNormalization), got {opset}")
     source = _load(model_or_checkpoint, arch, image_size)

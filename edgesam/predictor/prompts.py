@@ -154,9 +154,10 @@ def _check_inside(
         raise ValueError(f"{name} {[round(v, 2) for v in first]} lies entirely outside the {size} image")
     changed = (clipped != boxes).any(axis=1)
     if changed.any():
-        i = int(np.argmax(changed))
+        i, count = int(np.argmax(changed)), int(changed.sum())
+        what = "1 box reaches" if count == 1 else f"{count} boxes reach"
         warnings.warn(
-            f"{int(changed.sum())} {name} reach outside the {size} image and were clipped to it, "
+            f"{what} outside the {size} image and {'was' if count == 1 else 'were'} clipped to it, "
             f"e.g. {[round(v, 2) for v in boxes[i].tolist()]} -> {[round(v, 2) for v in clipped[i].tolist()]}",
             UserWarning,
             stacklevel=5,  # the caller of SamPredictor.predict/predict_batch

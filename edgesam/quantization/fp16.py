@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from edgesam.bundle.format import METADATA_FILE, load_bundle, publish_folder, write_metadata
+from edgesam.bundle.format import METADATA_FILE, check_replaceable, load_bundle, publish_folder, write_metadata
 from edgesam.export.fp16 import FP32_OPS, convert_onnx_fp16
 from edgesam.quantization.accuracy import DEFAULT_MIN_IOU, AccuracyGateError, compare_predictors
 from edgesam.quantization.calibration import CalibrationSet
@@ -61,7 +61,8 @@ def fp16_bundle(
         gate: enforce the threshold (False: measure and record only).
         heldout_images: package sample images the gate runs on.
         prompts_per_image: point/box prompts sampled per image.
-        overwrite: replace an existing ``out_dir``.
+        overwrite: replace an existing bundle folder (or empty folder) at ``out_dir``; an existing
+            ``out_dir`` is otherwise an error.
         seed: sample-image and prompt seed.
         log: receives progress lines.
 
@@ -73,6 +74,8 @@ def fp16_bundle(
         ValueError: an unknown role, or ``out_dir`` inside the source bundle.
         AccuracyGateError: the gate failed and ``gate`` is True (nothing is written).
         FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+        ValueError: ``overwrite`` is True but ``out_dir`` is neither a bundle folder nor an empty folder
+            (nothing else is ever deleted).
     """
     from edgesam.runtimes.golden import check_golden
     from edgesam.runtimes.loader import load_backend
@@ -85,8 +88,7 @@ def fp16_bundle(
     if unknown or not roles:
         raise ValueError(f"roles must be a non-empty subset of ('encoder', 'decoder'), got {list(roles)}")
     out = Path(out_dir).absolute()
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    check_replaceable(out, overwrite=overwrite)
     if out == source.root or source.root in out.parents:
         raise ValueError(f"write the FP16 bundle outside the source bundle {source.root}")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from edgesam.bundle.format import METADATA_FILE, Bundle, BundleError, load_bundle, publish_folder, write_metadata
+from edgesam.bundle.format import (
+    METADATA_FILE, Bundle, BundleError, check_replaceable, load_bundle, publish_folder, write_metadata,
+)  # fmt: skip
 from edgesam.quantization.accuracy import DEFAULT_MIN_IOU, AccuracyGateError, AccuracyReport, compare_predictors
 from edgesam.quantization.calibration import CalibrationSet
 from edgesam.quantization.engines import GraphJob, QuantEngine, make_engine
@@ -207,7 +209,8 @@ def quantize_bundle(
         min_mask_iou: the gate's threshold on the mean mask IoU vs fp32.
         gate: enforce the threshold (False: measure and record only).
         search: when the gate fails, keep the fewest sensitive layers out of INT8 that pass.
-        overwrite: replace an existing ``out_dir``.
+        overwrite: replace an existing bundle folder (or empty folder) at ``out_dir``; an existing
+            ``out_dir`` is otherwise an error.
         seed: sample-image and prompt seed.
         log: receives progress lines (e.g. ``print``).
         measure_speed: time the result against the fp32 bundle on the same backend.
@@ -228,6 +231,8 @@ def quantize_bundle(
         AccuracyGateError: the gate failed (after the search) and ``gate`` is True.
         NotFasterError: ``require_faster`` and the result is not measurably faster.
         FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+        ValueError: ``overwrite`` is True but ``out_dir`` is neither a bundle folder nor an empty folder
+            (nothing else is ever deleted).
     """
     say = log or (lambda _msg: None)
     recipes = [r.replace(exclude_patterns=(*r.quantization.exclude_patterns, *exclude_patterns)) if exclude_patterns else r
@@ -235,8 +240,7 @@ def quantize_bundle(
     engines = [make_engine(backend, r) for r in recipes]
     source = _source(bundle_dir)
     out = Path(out_dir).absolute()
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    check_replaceable(out, overwrite=overwrite)
     if out == source.root or source.root in out.parents:
         raise ValueError(f"write the quantized bundle outside the source bundle {source.root}")
     calib, held, info = _image_sets(source, calib_dir, recipes[0], seed)

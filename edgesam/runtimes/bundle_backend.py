@@ -65,7 +65,9 @@ class BundleBackend:
         if runs_on and self.name not in runs_on:  # quantized bundles name the runtimes their files need
             raise BundleError(
                 f"bundle {self.bundle.root} was quantized for {', '.join(runs_on)}; it cannot run on {self.name!r}. "
-                f"Quantize the fp32 bundle for {self.name!r} (edgesam quantize --backend {self.name})."
+                f"Run it with backend {runs_on[0]!r} (--backend {runs_on[0]}), or quantize the fp32 bundle for "
+                f"{self.name!r} with `edgesam quantize FP32_BUNDLE --backend {self.name} -o DIR`, which needs the full "
+                "install (torch and onnx, see the README's Install section), not a runtime-only one."
             )
         self.image_size = self.bundle.image_size
         self.pixel_mean = self.bundle.pixel_mean
