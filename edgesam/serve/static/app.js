@@ -59,6 +59,9 @@
       state.timings = { encode_ms: doc.encode_ms, cached: doc.cached, upload_ms: performance.now() - started };
       for (const c of [imageCanvas, overlay, marks]) { c.width = doc.width; c.height = doc.height; }
       imageCanvas.getContext("2d").drawImage(bitmap, 0, 0, doc.width, doc.height);
+      // a tall image fits the window: the stage is no wider than the height left below the header allows
+      const room = Math.max(200, window.innerHeight - stage.getBoundingClientRect().top - 16);
+      stage.style.maxWidth = `${Math.floor(room * doc.width / doc.height)}px`;
       stage.classList.remove("empty");
       redraw(); showLatency(); updateButtons();
       setStatus(`${file.name}: ${doc.width}x${doc.height}`, "ready");
