@@ -37,33 +37,31 @@ def interior_point(mask: np.ndarray) -> np.ndarray | None:
     return np.array(click_inside(mask), dtype=np.float32)
 
 
+def _shifted(array: np.ndarray, shift: np.ndarray, fill: Any) -> np.ndarray:
+    """``array [..., H, W]`` moved by ``shift = (dx, dy)`` cells (rounded); uncovered cells get ``fill``."""
+    dx, dy = (int(round(float(v))) for v in shift)
+    h, w = array.shape[-2:]
+    out = np.full_like(array, fill)
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    src = array[..., max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+    out[..., max(0, dy) : max(0, dy) + src.shape[-2], max(0, dx) : max(0, dx) + src.shape[-1]] = src
+    return out
+
+
 def translate_logits(logits: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """Move ``float32 [1, m, m]`` mask logits by ``shift = (dx, dy)`` low-res pixels (rounded).
 
     Uncovered cells get the array's minimum (background).
     """
-    dx, dy = (int(round(float(v))) for v in shift)
-    if dx == 0 and dy == 0:
+    if all(int(round(float(v))) == 0 for v in shift):
         return logits
-    out = np.full_like(logits, logits.min())
-    m_h, m_w = logits.shape[-2:]
-    if abs(dx) >= m_w or abs(dy) >= m_h:
-        return out
-    src = logits[..., max(0, -dy) : m_h - max(0, dy), max(0, -dx) : m_w - max(0, dx)]
-    out[..., max(0, dy) : max(0, dy) + src.shape[-2], max(0, dx) : max(0, dx) + src.shape[-1]] = src
-    return out
+    return _shifted(logits, shift, logits.min())
 
 
 def translate_mask(mask: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """Move a ``bool [H, W]`` mask by ``shift = (dx, dy)`` pixels (rounded); uncovered pixels are False."""
-    dx, dy = (int(round(float(v))) for v in shift)
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    if abs(dx) >= w or abs(dy) >= h:
-        return out
-    src = mask[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
-    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
-    return out
+    return _shifted(mask, shift, False)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
