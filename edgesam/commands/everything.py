@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .common import check_image_out
 from .grammar import DEFAULT_MODEL, Output, add_json, add_model, add_out, add_quiet, add_threads, predictor_for
 
 
@@ -118,9 +119,10 @@ def run(args: argparse.Namespace) -> int:
     from edgesam.io import read_image, write_image
 
     report = Output(args)
-    for flag, path in (("-o", args.out), ("--overlay", args.overlay)):
-        if path is not None and Path(path).is_dir():
-            raise ValueError(f"{flag} {path} is a folder; give a file path")
+    if Path(args.out).is_dir():
+        raise ValueError(f"-o {args.out} is a folder; give a file path")
+    if args.overlay is not None:
+        check_image_out(args.overlay, "--overlay", example="overlay.png")
     image = read_image(args.image)
     predictor = predictor_for(args)
     generator = SamAutomaticMaskGenerator(
@@ -176,7 +178,5 @@ def run(args: argparse.Namespace) -> int:
     report.result("\n".join(lines), {"masks": count, "seconds": round(seconds, 4), "out": str(out),
                                      "overlay": args.overlay, "model": args.model, "backend": header["backend"],
                                      "no_masks_because": why,
-                                     "thresholds": {"pred_iou_thresh": generator.pred_iou_thresh,
-                                                    "stability_score_thresh": generator.stability_score_thresh,
-                                                    "source": generator.thresholds_source}})  # fmt: skip
+                                     "thresholds": generator.thresholds()})  # fmt: skip
     return 0

@@ -172,6 +172,12 @@ class SamAutomaticMaskGenerator:
         self.coarse_to_fine = bool(coarse_to_fine)
         self.coarse_stride = int(coarse_stride)
 
+    def thresholds(self) -> dict[str, Any]:
+        """``{"pred_iou_thresh", "stability_score_thresh", "source"}``: the filters in use and where
+        they come from (for JSON outputs)."""
+        return {"pred_iou_thresh": self.pred_iou_thresh, "stability_score_thresh": self.stability_score_thresh,
+                "source": self.thresholds_source}
+
     @staticmethod
     def _as_predictor(obj: Any) -> Any:
         if hasattr(obj, "set_image") and hasattr(obj, "backend"):

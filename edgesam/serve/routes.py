@@ -138,9 +138,7 @@ def _run_everything(engine: Engine, entry: CachedImage, body: EverythingRequest)
     records = json_safe(generator.generate(image))
     stats = generator.last_stats
     return {"count": len(records), "masks": records,
-            "thresholds": {"pred_iou_thresh": generator.pred_iou_thresh,
-                           "stability_score_thresh": generator.stability_score_thresh,
-                           "source": generator.thresholds_source},
+            "thresholds": generator.thresholds(),
             "no_masks_because": stats.explain() if stats is not None and not records else None}
 
 
