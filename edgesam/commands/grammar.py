@@ -367,13 +367,10 @@ class Output:
     @contextlib.contextmanager
     def chatter(self) -> Iterator[None]:
         """Around library calls that print progress on stdout (ONNX Runtime's calibration prints
-        "Collecting tensor data ...", "Finding optimal threshold ..."): on stderr with ``--json``,
-        dropped with ``-q``, shown otherwise."""
+        "Collecting tensor data ...", "Finding optimal threshold ..."): dropped with ``-q``, shown
+        otherwise (with ``--json`` on stderr: :func:`edgesam.cli.main` sends every print there)."""
         if self.quiet:
             with contextlib.redirect_stdout(io.StringIO()):
-                yield
-        elif self.json:
-            with contextlib.redirect_stdout(sys.stderr):
                 yield
         else:
             yield
