@@ -33,15 +33,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
 
+from edgesam.bench.timing import current_rss_mb, process_peak_rss_mb  # noqa: E402
+
 ROWS = 16384
 EVEN = [512] * 12
 VARIED = [512, 384, 128, 512, 320, 128, 448, 256, 512, 384, 128, 512]
 CONFIGS = {"arena": (True, False), "pattern, no arena": (False, True), "neither": (False, False)}
-
-
-def _rss(key: str = "VmRSS") -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) // 1024 for line in f if line.startswith(key))
 
 
 def chain_model(widths: list[int]) -> bytes:
@@ -64,7 +61,7 @@ def live_peak_mb(widths: list[int]) -> float:
     return max(a + b for a, b in zip([128, *widths], widths)) * ROWS * 4 / 2**20
 
 
-def _chain_child(widths: list[int], config: str) -> dict[str, int]:
+def _chain_child(widths: list[int], config: str) -> dict[str, float]:
     import onnxruntime as ort
 
     arena, pattern = CONFIGS[config]
@@ -72,18 +69,18 @@ def _chain_child(widths: list[int], config: str) -> dict[str, int]:
     so.intra_op_num_threads, so.enable_cpu_mem_arena, so.enable_mem_pattern = 1, arena, pattern
     sess = ort.InferenceSession(chain_model(widths), so, providers=["CPUExecutionProvider"])
     x = np.zeros((ROWS, 128), np.float32)
-    base = _rss()
+    base = current_rss_mb()
     for _ in range(3):
         sess.run(None, {"x": x})
-    return {"peak_mb": _rss("VmHWM") - base}
+    return {"peak_mb": process_peak_rss_mb() - base}
 
 
-def _bundle_child(bundle: str, mode: str, calls: int, threads: int) -> dict[str, int]:
+def _bundle_child(bundle: str, mode: str, calls: int, threads: int) -> dict[str, float]:
     backend = _backend(bundle, mode, threads)
     x = np.zeros((1, 3, backend.image_size, backend.image_size), np.float32)
     for _ in range(calls):
         backend.encode(x)
-    return {"steady_mb": _rss(), "peak_mb": _rss("VmHWM")}
+    return {"steady_mb": current_rss_mb(), "peak_mb": process_peak_rss_mb()}
 
 
 def _backend(bundle: str, mode: str, threads: int):  # noqa: ANN202
@@ -130,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, widths in (("one width", EVEN), ("varied widths", VARIED)):
         peaks = {c: _child(["chain", widths, c])["peak_mb"] for c in CONFIGS}
         print(f"chain, {name}: live set {live_peak_mb(widths):.0f} MB; ONNX Runtime peak "
-              + ", ".join(f"{c} {v} MB" for c, v in peaks.items()))
+              + ", ".join(f"{c} {v:.0f} MB" for c, v in peaks.items()))
     if args.bundle:
         modes = ("default", "low", "no pattern")
         rss = {m: _child(["bundle", args.bundle, m, args.calls, args.threads]) for m in modes}
@@ -148,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         ref = np.array(times["default"])
         for m in modes:
             ratio = float(np.median(np.array(times[m]) / ref))
-            print(f"encoder {m:>8}: steady {rss[m]['steady_mb']} MB, peak {rss[m]['peak_mb']} MB, "
+            print(f"encoder {m:>8}: steady {rss[m]['steady_mb']:.0f} MB, peak {rss[m]['peak_mb']:.0f} MB, "
                   f"median {np.median(times[m]) * 1e3:.0f} ms ({ratio:.2f}x default)")
     print(f"load average {os.getloadavg()[0]:.2f}")
     return 0
