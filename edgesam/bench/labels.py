@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from edgesam.runtimes.precision import normalize_precision
+
 from .results import BenchConfig
 
 __all__ = ["RAN_KEY", "flag_kinds", "format_ms", "metric_title", "precision_word", "ran_label",
@@ -16,9 +18,7 @@ __all__ = ["RAN_KEY", "flag_kinds", "format_ms", "metric_title", "precision_word
 
 #: The ``BenchConfig.extra`` key holding the precision the backend reports it ran in.
 RAN_KEY = "runs"
-_WORDS = {"f32": "fp32", "float32": "fp32", "fp32": "fp32", "f16": "fp16", "float16": "fp16",
-          "fp16": "fp16", "half": "fp16", "bf16": "bf16", "bfloat16": "bf16", "i8": "int8",
-          "u8": "int8", "int8": "int8"}
+_INT8_WORDS = ("i8", "u8", "int8")
 
 
 _TITLES = {"encoder": "image embedding, model time only",
@@ -39,7 +39,12 @@ def precision_word(text: str) -> str:
     """One spelling per precision: OpenVINO's ``f32`` -> ``fp32``, ``bfloat16`` -> ``bf16``;
     unknown words come back lower-cased."""
     word = str(text).strip().lower()
-    return _WORDS.get(word, word)
+    if word in _INT8_WORDS:
+        return "int8"
+    try:
+        return normalize_precision(word) or word  # the runtimes' own aliases (f32, bfloat16, half, ...)
+    except ValueError:
+        return word
 
 
 def ran_label(config: BenchConfig) -> str:
