@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import missing_folders, remove_empty
+from .common import results_folder
 from .grammar import DEFAULT_MODEL, Output, add_json, add_model, add_out, add_quiet, add_threads, grammar_of
 
 __all__ = ["add_parser", "default_report_dir", "default_results_dir", "run", "run_report"]
@@ -141,26 +141,14 @@ def print_summary(result: Any, *, out: Any = None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``edgesam bench``: measure, append rows, print this run's table."""
-    from edgesam.bench.results import ResultsDirError
-    from edgesam.bench.suite import check_results_dir
     from edgesam.bench.variants import parse_names, resolve_grid
 
     backends, precisions = resolve_grid(getattr(args, "preset", None), parse_names(args.backends),
                                         parse_names(args.precisions))  # validated before anything slow
     results = _results_dir(args.out)
     report = Output(args)
-    created = missing_folders(results)
-    try:
-        check_results_dir(results)
-    except ResultsDirError as exc:
-        remove_empty(created)
-        print(f"edgesam bench: error: {exc}; give -o DIR with a writable folder", file=sys.stderr)
-        return 2
-    try:
+    with results_folder(results):
         return _measure(args, results, report, backends, precisions)
-    except BaseException:
-        remove_empty(created)  # a failed run (e.g. a model not downloaded) leaves no empty results folder
-        raise
 
 
 def _measure(args: argparse.Namespace, results: Path, report: Output, backends: Any, precisions: Any) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 
 def parse_point(text: str) -> tuple[float, float, int]:
@@ -78,7 +80,30 @@ def check_image_out(path: str, option: str, *, mask: bool = False, example: str 
                          "(use .png or .jpg)")
 
 
-def missing_folders(path: Path) -> list[Path]:
+@contextlib.contextmanager
+def results_folder(path: Path) -> Iterator[None]:
+    """The folder a command appends benchmark results to, around the command's work.
+
+    Checked writable first (a ``ValueError`` naming ``-o``: the CLI's one-line error, exit 2); the
+    folders the block created are removed again, when still empty, if the block fails (a model
+    not downloaded, an interrupt), so a failed run leaves no empty results folder behind.
+    """
+    from edgesam.bench.results import ResultsDirError
+    from edgesam.bench.suite import check_results_dir
+
+    created = _missing_folders(path)
+    try:
+        try:
+            check_results_dir(path)
+        except ResultsDirError as exc:
+            raise ValueError(f"{exc}; give -o DIR with a writable folder") from None
+        yield
+    except BaseException:
+        _remove_empty(created)
+        raise
+
+
+def _missing_folders(path: Path) -> list[Path]:
     """``path`` and its ancestors that do not exist yet, deepest first."""
     missing = []
     for folder in (path, *path.parents):
@@ -88,7 +113,7 @@ def missing_folders(path: Path) -> list[Path]:
     return missing
 
 
-def remove_empty(folders: list[Path]) -> None:
+def _remove_empty(folders: list[Path]) -> None:
     """Remove the folders this run created that are still empty (deepest first), and their
     empty sub-folders."""
     for folder in folders:

@@ -13,13 +13,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .common import missing_folders, parse_point, remove_empty
+from .common import parse_point, results_folder
 from .grammar import DEFAULT_MODEL, add_model, add_out, add_quiet, add_threads
 
 __all__ = ["add_parser", "run"]
@@ -200,9 +199,6 @@ def _quantize_all(source: Any, out: Path, log: Any) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """``edgesam demo``."""
-    from edgesam.bench.results import ResultsDirError
-    from edgesam.bench.suite import check_results_dir
-
     from edgesam.torch_hint import torch_installed, torch_missing_error
 
     out = Path(args.out)
@@ -211,18 +207,8 @@ def run(args: argparse.Namespace) -> int:
                          "(default ./edgesam-demo-out)")
     if not torch_installed():  # step 1 exports with torch: say so before printing anything
         raise torch_missing_error("edgesam demo (it exports the model with torch)")
-    created = missing_folders(out / "results")
-    try:
-        check_results_dir(out / "results")
-    except ResultsDirError as exc:
-        remove_empty(created)
-        print(f"edgesam demo: error: {exc}; give -o DIR with a writable folder", file=sys.stderr)
-        return 2
-    try:
+    with results_folder(out / "results"):
         return _run(args, out, log_prefix="[demo] ")
-    except BaseException:
-        remove_empty(created)  # a failed run leaves no empty folders behind
-        raise
 
 
 def _run(args: argparse.Namespace, out: Path, *, log_prefix: str) -> int:
